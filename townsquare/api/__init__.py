@@ -1,0 +1,1 @@
+"""What every route shares: errors, parameter parsing, authentication and pagination."""

@@ -1,0 +1,156 @@
+"""Who is asking: bearer tokens (and, for the web app, session cookies) become a :class:`Viewer`.
+
+Routes declare what they need with ``Depends(user("write:statuses"))`` (a logged-in account with
+that scope), ``Depends(app_or_user("read"))`` (a client-credentials token will do), or
+``Depends(anyone)`` (public endpoints; a token, if sent, must still be valid).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from sqlalchemy import select
+
+from townsquare.accounts.models import Account
+from townsquare.api.errors import ApiError
+from townsquare.db.base import utcnow
+from townsquare.oauth.models import OAuthToken
+from townsquare.oauth.scopes import covers
+from townsquare.oauth.tokens import digest
+from townsquare.state import app_state
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The caller. ``account`` is None for anonymous and client-credentials callers."""
+
+    account: Account | None = None
+    token_id: int | None = None
+    app_id: int | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def account_id(self) -> int | None:
+        return self.account.id if self.account else None
+
+    def require_account(self) -> Account:
+        if self.account is None:
+            raise ApiError(401, "This method requires an authenticated user")
+        return self.account
+
+
+ANONYMOUS = Viewer()
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    # Browsers cannot set headers on WebSocket and EventSource requests.
+    token = request.query_params.get("access_token")
+    return token or None
+
+
+async def resolve_viewer(request: Request) -> Viewer:
+    """Look the token up once per request; the result is kept on ``request.state``."""
+    cached = getattr(request.state, "viewer", None)
+    if isinstance(cached, Viewer):
+        return cached
+    token = bearer_token(request)
+    viewer = ANONYMOUS
+    if token is not None:
+        viewer = await _viewer_for_token(request, token)
+    else:
+        session_viewer = getattr(request.state, "session_viewer", None)
+        if isinstance(session_viewer, Viewer):
+            viewer = session_viewer
+    request.state.viewer = viewer
+    return viewer
+
+
+async def _viewer_for_token(request: Request, token: str) -> Viewer:
+    db = app_state(request).db
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(OAuthToken, Account)
+                .outerjoin(Account, Account.id == OAuthToken.account_id)
+                .where(OAuthToken.token_digest == digest(token))
+            )
+        ).first()
+    if row is None:
+        raise ApiError(401, "The access token is invalid")
+    oauth_token, account = row
+    now = utcnow()
+    if oauth_token.revoked_at is not None or (
+        oauth_token.expires_at is not None and oauth_token.expires_at <= now
+    ):
+        raise ApiError(401, "The access token is invalid")
+    if oauth_token.account_id is not None and account is None:
+        raise ApiError(401, "The access token is invalid")
+    if account is not None and account.suspended_at is not None:
+        raise ApiError(403, "Your login is currently disabled")
+    return Viewer(
+        account=account,
+        token_id=oauth_token.id,
+        app_id=oauth_token.app_id,
+        scopes=frozenset(oauth_token.scopes.split()),
+    )
+
+
+def _check_scope(viewer: Viewer, scope: str | None) -> None:
+    if scope is not None and not covers(viewer.scopes, scope):
+        raise ApiError(403, "This action is outside the authorized scopes")
+
+
+async def anyone(request: Request) -> Viewer:
+    return await resolve_viewer(request)
+
+
+def user(scope: str | None = None) -> Callable[[Request], Awaitable[Viewer]]:
+    """A dependency requiring a logged-in account whose token covers ``scope``."""
+
+    async def dependency(request: Request) -> Viewer:
+        viewer = await resolve_viewer(request)
+        if viewer.account is None:
+            if viewer.token_id is None:
+                raise ApiError(401, "The access token is invalid")
+            raise ApiError(422, "This method requires an authenticated user")
+        _check_scope(viewer, scope)
+        return viewer
+
+    return dependency
+
+
+def app_or_user(scope: str | None = None) -> Callable[[Request], Awaitable[Viewer]]:
+    """A dependency requiring any valid token (an app's own or a user's) covering ``scope``."""
+
+    async def dependency(request: Request) -> Viewer:
+        viewer = await resolve_viewer(request)
+        if viewer.token_id is None and viewer.account is None:
+            raise ApiError(401, "The access token is invalid")
+        _check_scope(viewer, scope)
+        return viewer
+
+    return dependency
+
+
+def moderator(scope: str | None = None) -> Callable[[Request], Awaitable[Viewer]]:
+    check_user = user(scope)
+
+    async def dependency(request: Request) -> Viewer:
+        viewer = await check_user(request)
+        assert viewer.account is not None
+        if not viewer.account.is_moderator:
+            raise ApiError(403, "This action is not allowed")
+        return viewer
+
+    return dependency
+
+
+def token_age(created_at: dt.datetime) -> float:
+    return (utcnow() - created_at).total_seconds()

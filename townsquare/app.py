@@ -1,0 +1,117 @@
+"""The application factory: the whole request path, outermost first, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from townsquare import __version__
+from townsquare.accounts import routes as accounts
+from townsquare.api.errors import install_error_handlers
+from townsquare.api.responses import FastJSON
+from townsquare.config import Settings
+from townsquare.conversations import routes as conversations
+from townsquare.db.engine import Database
+from townsquare.db.migrate import upgrade
+from townsquare.graph import routes as graph
+from townsquare.instance import health
+from townsquare.instance import routes as instance
+from townsquare.media import routes as media
+from townsquare.moderation import routes as moderation
+from townsquare.notifications import routes as notifications
+from townsquare.oauth import routes as oauth
+from townsquare.search import routes as search
+from townsquare.shield import routes as shield
+from townsquare.shield.admission import AdmissionMiddleware
+from townsquare.shield.ratelimit import RateLimitMiddleware
+from townsquare.shield.state import ShieldState
+from townsquare.state import AppState
+from townsquare.statuses import routes as statuses
+from townsquare.streaming import routes as streaming
+from townsquare.timelines import routes as timelines
+
+log = logging.getLogger("townsquare")
+
+ROUTERS = (
+    health.router,
+    shield.router,
+    instance.router,
+    oauth.router,
+    accounts.router,
+    statuses.router,
+    graph.router,
+    timelines.router,
+    notifications.router,
+    conversations.router,
+    search.router,
+    media.router,
+    streaming.router,
+    moderation.router,
+)
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    db = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
+    state = AppState(settings=settings, db=db)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await asyncio.to_thread(upgrade, settings.effective_database_url)
+        from townsquare.background import start_background, stop_background
+
+        await start_background(state)
+        try:
+            yield
+        finally:
+            await stop_background(state)
+            await db.dispose()
+
+    app = FastAPI(
+        title="Townsquare",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=FastJSON,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.townsquare = state
+    install_error_handlers(app)
+
+    # Middleware, outermost first. Starlette wraps in reverse order of add_middleware, so the
+    # list is added from its end: admission control decides first who is served and when
+    # (and challenges anonymous floods); CORS answers preflights before any limit is counted;
+    # the rate limits stand in front of everything that costs work.
+    shield_state = ShieldState.from_settings(settings)
+    state.extras["shield"] = shield_state
+    app.add_middleware(
+        RateLimitMiddleware,
+        settings=settings,
+        store=shield_state.counters,
+        metrics=shield_state.metrics,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=[
+            "Link",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Retry-After",
+        ],
+    )
+    app.add_middleware(AdmissionMiddleware, shield=shield_state)
+
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
