@@ -1,0 +1,111 @@
+"""Posting statuses: what is stored, what is refused, and retries that must not duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from tests.conftest import Person
+from townsquare.state import state_of
+from townsquare.statuses.models import Status
+
+
+async def _count_statuses(app: FastAPI) -> int:
+    async with state_of(app).db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(Status)) or 0)
+
+
+async def test_post_and_read_back(alice: Person, bob: Person) -> None:
+    posted = await alice.client.post(
+        "/api/v1/statuses",
+        data={"status": "Hello @bob #Town", "visibility": "unlisted", "spoiler_text": "cw"},
+    )
+    assert posted.status_code == 200, posted.text
+    body = posted.json()
+    assert body["visibility"] == "unlisted"
+    assert body["sensitive"] is True
+    assert body["spoiler_text"] == "cw"
+    assert body["mentions"] == [
+        {"id": bob.id, "username": "bob", "url": "http://testserver/@bob", "acct": "bob"}
+    ]
+    assert body["tags"] == [{"name": "town", "url": "http://testserver/tags/town"}]
+    assert body["account"]["id"] == alice.id
+    assert body["created_at"].endswith("Z")
+
+    shown = await bob.client.get(f"/api/v1/statuses/{body['id']}")
+    assert shown.status_code == 200
+    assert shown.json()["content"] == body["content"]
+    me = await alice.client.get("/api/v1/accounts/verify_credentials")
+    if me.status_code == 200:
+        assert me.json()["statuses_count"] == 1
+
+
+async def test_bad_input_writes_nothing(app: FastAPI, alice: Person) -> None:
+    bad = [
+        {"status": ""},
+        {"status": "   "},
+        {"status": "x" * 501},
+        {"status": "hi", "visibility": "everyone"},
+        {"status": "hi", "in_reply_to_id": "999999"},
+        {"status": "hi", "in_reply_to_id": "not-an-id"},
+        {"status": "hi", "media_ids": ["123"]},
+        {"status": "hi", "poll": {"options": ["only one"], "expires_in": 600}},
+        {"status": "hi", "poll": {"options": ["a", "b"], "expires_in": 5}},
+        {"status": "hi", "poll": {"options": ["a", "b", "c", "d", "e"], "expires_in": 600}},
+        {"status": "hi", "scheduled_at": "2099-01-01T00:00:00Z"},
+        {"status": "hi", "sensitive": "maybe"},
+    ]
+    for params in bad:
+        response = await alice.client.post("/api/v1/statuses", json=params)
+        assert 400 <= response.status_code < 500, (params, response.text)
+        assert "error" in response.json()
+    assert await _count_statuses(app) == 0
+
+
+async def test_links_count_as_23_characters(alice: Person) -> None:
+    long_link = "https://example.com/" + "a" * 600
+    response = await alice.client.post(
+        "/api/v1/statuses", json={"status": "x" * 470 + " " + long_link}
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_idempotency_key_returns_the_first_status(app: FastAPI, alice: Person) -> None:
+    headers = {"Idempotency-Key": "retry-1"}
+    first = await alice.client.post("/api/v1/statuses", json={"status": "once"}, headers=headers)
+    second = await alice.client.post("/api/v1/statuses", json={"status": "once"}, headers=headers)
+    assert first.json()["id"] == second.json()["id"]
+    assert await _count_statuses(app) == 1
+
+
+async def test_concurrent_retries_create_one_status(app: FastAPI, alice: Person) -> None:
+    headers = {"Idempotency-Key": "tap-tap"}
+    responses = await asyncio.gather(
+        *(
+            alice.client.post("/api/v1/statuses", json={"status": "double"}, headers=headers)
+            for _ in range(5)
+        )
+    )
+    assert all(r.status_code == 200 for r in responses)
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await _count_statuses(app) == 1
+
+
+async def test_reply_sets_thread_and_counts(alice: Person, bob: Person) -> None:
+    parent = (await alice.client.post("/api/v1/statuses", json={"status": "root"})).json()
+    reply = await bob.client.post(
+        "/api/v1/statuses", json={"status": "answer", "in_reply_to_id": parent["id"]}
+    )
+    assert reply.status_code == 200
+    assert reply.json()["in_reply_to_id"] == parent["id"]
+    assert reply.json()["in_reply_to_account_id"] == alice.id
+    again = (await alice.client.get(f"/api/v1/statuses/{parent['id']}")).json()
+    assert again["replies_count"] == 1
+
+
+async def test_malformed_and_unknown_ids_are_not_found(alice: Person) -> None:
+    for bad_id in ("abc", "0", "-5", "99999999999999999999999", "12345"):
+        response = await alice.client.get(f"/api/v1/statuses/{bad_id}")
+        assert response.status_code == 404, bad_id

@@ -1,0 +1,336 @@
+"""The Status entity, rendered for a page of statuses in a fixed handful of queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.accounts.entities import account_entity, iso_time, load_accounts
+from townsquare.accounts.models import Account
+from townsquare.api.errors import ApiError
+from townsquare.config import Settings
+from townsquare.media.entities import media_entity
+from townsquare.media.models import MediaAttachment
+from townsquare.media.service import media_for_statuses
+from townsquare.oauth.models import OAuthApp
+from townsquare.privacy import hidden_account_ids, not_hidden, visible_to
+from townsquare.state import AppState
+from townsquare.statuses.models import (
+    Bookmark,
+    Favourite,
+    Mention,
+    Pin,
+    Poll,
+    Status,
+    StatusEdit,
+    StatusTag,
+    Tag,
+)
+from townsquare.statuses.polls import is_expired, own_choices
+
+
+def status_uri(settings: Settings, account: Account, status: Status) -> str:
+    return f"{settings.public_url}/users/{account.username}/statuses/{status.id}"
+
+
+def status_url(settings: Settings, account: Account, status: Status) -> str:
+    return f"{settings.public_url}/@{account.username}/{status.id}"
+
+
+def tag_entity(tag: Tag, settings: Settings) -> dict[str, Any]:
+    return {"name": tag.name_key, "url": f"{settings.public_url}/tags/{tag.name_key}"}
+
+
+def mention_entity(account: Account, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": str(account.id),
+        "username": account.username,
+        "url": f"{settings.public_url}/@{account.username}",
+        "acct": account.username,
+    }
+
+
+def poll_entity(poll: Poll, own_votes: list[int] | None) -> dict[str, Any]:
+    expired = is_expired(poll)
+    show_totals = expired or not poll.hide_totals
+    return {
+        "id": str(poll.id),
+        "expires_at": iso_time(poll.expires_at) if poll.expires_at else None,
+        "expired": expired,
+        "multiple": poll.multiple,
+        "votes_count": poll.votes_count,
+        "voters_count": poll.voters_count if poll.multiple else None,
+        "options": [
+            {"title": title, "votes_count": count if show_totals else None}
+            for title, count in zip(poll.options, poll.option_votes, strict=False)
+        ],
+        "emojis": [],
+        "voted": own_votes is not None and len(own_votes) > 0,
+        "own_votes": own_votes or [],
+    }
+
+
+@dataclass
+class _Batch:
+    """Everything a page of statuses refers to, each kind fetched in one query."""
+
+    statuses: dict[int, Status]
+    accounts: dict[int, Account] = field(default_factory=dict)
+    media: dict[int, list[MediaAttachment]] = field(default_factory=dict)
+    mentions: dict[int, list[Account]] = field(default_factory=dict)
+    tags: dict[int, list[Tag]] = field(default_factory=dict)
+    polls: dict[int, Poll] = field(default_factory=dict)
+    own_votes: dict[int, list[int]] = field(default_factory=dict)
+    apps: dict[int, OAuthApp] = field(default_factory=dict)
+    favourited: set[int] = field(default_factory=set)
+    reblogged: set[int] = field(default_factory=set)
+    bookmarked: set[int] = field(default_factory=set)
+    pinned: set[int] = field(default_factory=set)
+    quotable: set[int] = field(default_factory=set)
+
+
+async def _related_statuses(session: AsyncSession, statuses: Sequence[Status]) -> dict[int, Status]:
+    known = {status.id: status for status in statuses}
+    wanted: set[int] = set()
+    for status in statuses:
+        wanted.update(i for i in (status.reblog_of_id, status.quote_of_id) if i is not None)
+    missing = wanted - known.keys()
+    if missing:
+        for status in await session.scalars(select(Status).where(Status.id.in_(missing))):
+            known[status.id] = status
+    # Reblogged statuses may quote others in turn: fetch those too (one level is rendered).
+    second = {s.quote_of_id for s in known.values() if s.quote_of_id is not None} - known.keys()
+    if second:
+        for status in await session.scalars(select(Status).where(Status.id.in_(second))):
+            known[status.id] = status
+    return known
+
+
+async def _visible_quotes(
+    session: AsyncSession, viewer_id: int | None, statuses: dict[int, Status]
+) -> set[int]:
+    quoted_ids = {s.quote_of_id for s in statuses.values() if s.quote_of_id is not None}
+    if not quoted_ids:
+        return set()
+    hidden = await hidden_account_ids(session, viewer_id)
+    rows = await session.scalars(
+        select(Status.id).where(
+            Status.id.in_(quoted_ids), visible_to(viewer_id), not_hidden(hidden)
+        )
+    )
+    return set(rows)
+
+
+async def _load(session: AsyncSession, viewer_id: int | None, statuses: Sequence[Status]) -> _Batch:
+    batch = _Batch(statuses=await _related_statuses(session, statuses))
+    ids = list(batch.statuses)
+    batch.quotable = await _visible_quotes(session, viewer_id, batch.statuses)
+    mention_rows = (
+        await session.execute(
+            select(Mention.status_id, Mention.account_id).where(Mention.status_id.in_(ids))
+        )
+    ).all()
+    account_ids = {s.account_id for s in batch.statuses.values()}
+    account_ids.update(account_id for _, account_id in mention_rows)
+    batch.accounts = await load_accounts(session, account_ids)
+    for status_id, account_id in mention_rows:
+        account = batch.accounts.get(account_id)
+        if account is not None:
+            batch.mentions.setdefault(status_id, []).append(account)
+    batch.media = await media_for_statuses(session, ids)
+    for status_id, tag in await session.execute(
+        select(StatusTag.status_id, Tag)
+        .join(Tag, Tag.id == StatusTag.tag_id)
+        .where(StatusTag.status_id.in_(ids))
+    ):
+        batch.tags.setdefault(status_id, []).append(tag)
+    batch.polls = {
+        poll.status_id: poll
+        for poll in await session.scalars(select(Poll).where(Poll.status_id.in_(ids)))
+    }
+    app_ids = {s.application_id for s in batch.statuses.values() if s.application_id}
+    if app_ids:
+        batch.apps = {
+            app.id: app
+            for app in await session.scalars(select(OAuthApp).where(OAuthApp.id.in_(app_ids)))
+        }
+    if viewer_id is not None:
+        await _load_viewer_state(session, viewer_id, batch, ids)
+    return batch
+
+
+async def _load_viewer_state(
+    session: AsyncSession, viewer_id: int, batch: _Batch, ids: list[int]
+) -> None:
+    batch.own_votes = await own_choices(
+        session, [poll.id for poll in batch.polls.values()], viewer_id
+    )
+    batch.favourited = set(
+        await session.scalars(
+            select(Favourite.status_id).where(
+                Favourite.account_id == viewer_id, Favourite.status_id.in_(ids)
+            )
+        )
+    )
+    batch.bookmarked = set(
+        await session.scalars(
+            select(Bookmark.status_id).where(
+                Bookmark.account_id == viewer_id, Bookmark.status_id.in_(ids)
+            )
+        )
+    )
+    reblogged = await session.scalars(
+        select(Status.reblog_of_id).where(
+            Status.account_id == viewer_id, Status.reblog_of_id.in_(ids)
+        )
+    )
+    batch.reblogged = {status_id for status_id in reblogged if status_id is not None}
+    batch.pinned = set(
+        await session.scalars(
+            select(Pin.status_id).where(Pin.account_id == viewer_id, Pin.status_id.in_(ids))
+        )
+    )
+
+
+def _application(app: OAuthApp | None) -> dict[str, Any] | None:
+    if app is None:
+        return None
+    return {"name": app.name, "website": app.website}
+
+
+def _entity(
+    status: Status,
+    batch: _Batch,
+    settings: Settings,
+    viewer_id: int | None,
+    *,
+    depth: int = 0,
+) -> dict[str, Any] | None:
+    account = batch.accounts.get(status.account_id)
+    if account is None:
+        return None
+    reblog = None
+    if status.reblog_of_id is not None:
+        original = batch.statuses.get(status.reblog_of_id)
+        reblog = _entity(original, batch, settings, viewer_id, depth=depth) if original else None
+        if reblog is None:
+            return None
+    quote: dict[str, Any] | None = None
+    if status.quote_of_id is not None:
+        quoted = batch.statuses.get(status.quote_of_id)
+        nested = None
+        if quoted is not None and status.quote_of_id in batch.quotable and depth == 0:
+            nested = _entity(quoted, batch, settings, viewer_id, depth=depth + 1)
+        if quoted is None:
+            quote = {"state": "deleted", "quoted_status": None}
+        elif nested is None and depth == 0:
+            quote = {"state": "unauthorized", "quoted_status": None}
+        else:
+            quote = {"state": "accepted", "quoted_status": nested}
+    poll = batch.polls.get(status.id)
+    is_reblog = reblog is not None
+    return {
+        "id": str(status.id),
+        "created_at": iso_time(status.created_at),
+        "in_reply_to_id": str(status.in_reply_to_id) if status.in_reply_to_id else None,
+        "in_reply_to_account_id": (
+            str(status.in_reply_to_account_id) if status.in_reply_to_account_id else None
+        ),
+        "sensitive": status.sensitive,
+        "spoiler_text": status.spoiler_text,
+        "visibility": status.visibility,
+        "language": status.language,
+        "uri": status_uri(settings, account, status) + ("/activity" if is_reblog else ""),
+        "url": None if is_reblog else status_url(settings, account, status),
+        "replies_count": status.replies_count,
+        "reblogs_count": status.reblogs_count,
+        "favourites_count": status.favourites_count,
+        "quotes_count": status.quotes_count,
+        "edited_at": iso_time(status.edited_at) if status.edited_at else None,
+        "favourited": status.id in batch.favourited,
+        "reblogged": status.id in batch.reblogged,
+        "muted": False,
+        "bookmarked": status.id in batch.bookmarked,
+        "pinned": status.id in batch.pinned,
+        "content": "" if is_reblog else status.content_html,
+        "filtered": [],
+        "reblog": reblog,
+        "application": _application(batch.apps.get(status.application_id or 0)),
+        "account": account_entity(account, settings),
+        "media_attachments": [media_entity(m, settings) for m in batch.media.get(status.id, [])],
+        "mentions": [mention_entity(a, settings) for a in batch.mentions.get(status.id, [])],
+        "tags": [tag_entity(tag, settings) for tag in batch.tags.get(status.id, [])],
+        "emojis": [],
+        "quote": quote,
+        "card": None,
+        "poll": poll_entity(poll, batch.own_votes.get(poll.id)) if poll else None,
+    }
+
+
+async def render_statuses(
+    session: AsyncSession, state: AppState, viewer_id: int | None, statuses: Iterable[Status]
+) -> list[dict[str, Any]]:
+    """Status entities in the order given. The caller has already checked that the viewer may
+    see these statuses; a quoted status the viewer may not see is left out of the quote."""
+    wanted = list(statuses)
+    if not wanted:
+        return []
+    batch = await _load(session, viewer_id, wanted)
+    rendered = []
+    for status in wanted:
+        entity = _entity(status, batch, state.settings, viewer_id)
+        if entity is not None:
+            rendered.append(entity)
+    return rendered
+
+
+async def render_status(
+    session: AsyncSession, state: AppState, viewer_id: int | None, status: Status
+) -> dict[str, Any]:
+    rendered = await render_statuses(session, state, viewer_id, [status])
+    if not rendered:
+        raise ApiError(404, "Record not found")
+    return rendered[0]
+
+
+async def edit_entity(
+    session: AsyncSession, state: AppState, status: Status, edits: Sequence[StatusEdit]
+) -> list[dict[str, Any]]:
+    """The StatusEdit entities of a status's history, oldest first."""
+    accounts = await load_accounts(session, [status.account_id])
+    account = accounts.get(status.account_id)
+    if account is None:
+        raise ApiError(404, "Record not found")
+    author = account_entity(account, state.settings)
+    media_ids = {media_id for edit in edits for media_id in edit.media_ids}
+    media = {}
+    if media_ids:
+        media = {
+            m.id: m
+            for m in await session.scalars(
+                select(MediaAttachment).where(MediaAttachment.id.in_(media_ids))
+            )
+        }
+    return [
+        {
+            "content": edit.content_html,
+            "spoiler_text": edit.spoiler_text,
+            "sensitive": edit.sensitive,
+            "created_at": iso_time(edit.created_at),
+            "account": author,
+            "poll": (
+                {"options": [{"title": title} for title in edit.poll_options]}
+                if edit.poll_options
+                else None
+            ),
+            "media_attachments": [
+                media_entity(media[i], state.settings) for i in edit.media_ids if i in media
+            ],
+            "emojis": [],
+        }
+        for edit in edits
+    ]
