@@ -1,0 +1,233 @@
+"""Fan-out on write: which home feeds and streams a status reaches; re-runs are invisible."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from tests.conftest import Person
+from tests.timelines.conftest import Post, Relate
+from townsquare.db.base import utcnow
+from townsquare.jobs.lease import lease_next_job
+from townsquare.jobs.models import Job
+from townsquare.jobs.runner import run_pending_jobs
+from townsquare.state import AppState, state_of
+from townsquare.statuses.models import Status
+from townsquare.streaming.models import StreamEvent
+from townsquare.timelines.fanout import enqueue_backfill, enqueue_fanout, run_fanout
+from townsquare.timelines.models import HomeFeedEntry
+
+
+async def feed_of(state: AppState, person: Person) -> set[int]:
+    async with state.db.read() as session:
+        rows = await session.scalars(
+            select(HomeFeedEntry.status_id).where(HomeFeedEntry.account_id == person.account.id)
+        )
+        return set(rows.all())
+
+
+async def updates(state: AppState) -> Counter[str]:
+    async with state.db.read() as session:
+        rows = await session.scalars(
+            select(StreamEvent.channel).where(StreamEvent.event == "update")
+        )
+        return Counter(rows.all())
+
+
+async def test_followers_receive_public_and_private_statuses(
+    app: FastAPI, alice: Person, bob: Person, carol: Person, post: Post, follow: Relate
+) -> None:
+    state = state_of(app)
+    await follow(bob, alice)
+    public = await post(alice, "hello world")
+    private = await post(alice, "followers only", visibility="private")
+    direct = await post(alice, "psst", visibility="direct", mentions=[bob])
+
+    assert await feed_of(state, bob) == {public, private}
+    assert await feed_of(state, alice) == {public, private}
+    assert direct not in await feed_of(state, bob)
+    assert await feed_of(state, carol) == set()
+
+
+async def test_running_a_fanout_twice_changes_nothing(
+    app: FastAPI, alice: Person, bob: Person, carol: Person, post: Post, follow: Relate
+) -> None:
+    state = state_of(app)
+    await follow(bob, alice)
+    await follow(carol, alice)
+    status_id = await post(alice, "once", tags=["Once"])
+    before = await updates(state)
+
+    await run_fanout(state, {"status_id": status_id})
+    await run_fanout(state, {"status_id": status_id})
+
+    async with state.db.read() as session:
+        rows = (
+            await session.scalars(
+                select(HomeFeedEntry.account_id).where(HomeFeedEntry.status_id == status_id)
+            )
+        ).all()
+    assert Counter(rows) == {alice.account.id: 1, bob.account.id: 1, carol.account.id: 1}
+    after = await updates(state)
+    assert after == before
+    for person in (alice, bob, carol):
+        assert after[f"user:{person.account.id}"] == 1
+    assert after["public"] == after["public:local"] == after["hashtag:once"] == 1
+
+
+async def test_private_statuses_are_not_published_on_public_streams(
+    app: FastAPI, alice: Person, post: Post
+) -> None:
+    state = state_of(app)
+    await post(alice, "secret", visibility="private", tags=["secret"])
+    await post(alice, "quiet", visibility="unlisted", tags=["quiet"])
+    channels = await updates(state)
+    assert channels["public"] == 0
+    assert channels["hashtag:secret"] == channels["hashtag:quiet"] == 0
+    assert channels[f"user:{alice.account.id}"] == 2
+
+
+async def test_followers_who_muted_or_blocked_the_author_get_nothing(
+    app: FastAPI,
+    alice: Person,
+    bob: Person,
+    carol: Person,
+    post: Post,
+    follow: Relate,
+    mute: Relate,
+    block: Relate,
+) -> None:
+    state = state_of(app)
+    await follow(bob, alice)
+    await follow(carol, alice)
+    await mute(bob, alice)
+    await block(carol, alice)
+    await post(alice, "anyone there?")
+    assert await feed_of(state, bob) == set()
+    assert await feed_of(state, carol) == set()
+
+
+async def test_replies_reach_only_those_who_follow_both(
+    app: FastAPI,
+    alice: Person,
+    bob: Person,
+    carol: Person,
+    post: Post,
+    follow: Relate,
+) -> None:
+    state = state_of(app)
+    await follow(bob, alice)
+    await follow(carol, alice)
+    await follow(carol, bob)
+    question = await post(bob, "question")
+    answer = await post(alice, "answer", in_reply_to=question)
+    assert answer in await feed_of(state, carol)
+    assert answer in await feed_of(state, bob)
+
+
+async def test_replies_to_strangers_stay_out_of_home_feeds(
+    app: FastAPI, alice: Person, bob: Person, carol: Person, post: Post, follow: Relate
+) -> None:
+    state = state_of(app)
+    await follow(bob, alice)
+    stranger_post = await post(carol, "hi all")
+    reply = await post(alice, "hi carol", in_reply_to=stranger_post)
+    assert reply not in await feed_of(state, bob)
+    assert reply in await feed_of(state, alice)
+
+
+async def test_reblogs_respect_show_reblogs_and_skip_what_is_already_there(
+    app: FastAPI,
+    alice: Person,
+    bob: Person,
+    carol: Person,
+    post: Post,
+    follow: Relate,
+) -> None:
+    state = state_of(app)
+    await follow(bob, alice)
+    await follow(bob, carol)
+    await follow(carol, alice, show_reblogs=False)
+    await follow(alice, carol)
+    original = await post(alice, "worth sharing")
+    reblog = await post(carol, "", reblog_of=original)
+    # bob already has the original from alice.
+    assert reblog not in await feed_of(state, bob)
+    assert reblog not in await feed_of(state, alice)  # her own status, boosted back
+
+    other = await post(carol, "carol's own")
+    shared_back = await post(alice, "", reblog_of=other)
+    assert shared_back not in await feed_of(state, carol)  # carol hides alice's reblogs
+    assert shared_back not in await feed_of(state, bob)  # bob has carol's original
+
+
+async def test_a_big_author_is_not_fanned_out(
+    app: FastAPI, alice: Person, bob: Person, post: Post, follow: Relate
+) -> None:
+    state = state_of(app)
+    state.settings.fanout_pull_threshold = 1
+    await follow(bob, alice)
+    status_id = await post(alice, "to my many fans")
+    assert await feed_of(state, bob) == set()
+    assert await feed_of(state, alice) == {status_id}
+    channels = await updates(state)
+    assert channels[f"followers:{alice.account.id}"] == 1
+    assert channels[f"user:{bob.account.id}"] == 0
+
+
+async def test_a_new_follow_backfills_recent_statuses(
+    app: FastAPI, alice: Person, bob: Person, post: Post, follow: Relate
+) -> None:
+    state = state_of(app)
+    older = [await post(alice, f"post {n}") for n in range(3)]
+    hidden = await post(alice, "psst", visibility="direct", mentions=[bob])
+    private = await post(alice, "friends", visibility="private")
+    await follow(bob, alice)
+    async with state.db.write() as session:
+        enqueue_backfill(session, bob.account.id, alice.account.id)
+    await run_pending_jobs(state)
+    feed = await feed_of(state, bob)
+    assert feed == {*older, private}
+    assert hidden not in feed
+
+
+async def test_a_fanout_whose_runner_died_after_the_work_is_redone_invisibly(
+    app: FastAPI, alice: Person, bob: Person, post: Post, follow: Relate
+) -> None:
+    state = state_of(app)
+    await follow(bob, alice)
+    # Stop the app's own runners from taking the job, then play a runner that does the work
+    # but dies before it can record that the job is done.
+    await state.extras["job_runners"].stop()
+    status_id = await post(alice, "crash test", fan_out=False)
+    async with state.db.write() as session:
+        status = await session.get(Status, status_id)
+        assert status is not None
+        enqueue_fanout(session, status)
+    async with state.db.write() as session:
+        lease = await lease_next_job(session, duration=dt.timedelta(seconds=60))
+    assert lease is not None and lease.kind == "fanout"
+    await run_fanout(state, lease.payload)
+    async with state.db.write() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == lease.job_id)
+            .values(locked_until=utcnow() - dt.timedelta(seconds=1))
+        )
+
+    assert await run_pending_jobs(state) == 1
+    async with state.db.read() as session:
+        job = await session.get(Job, lease.job_id)
+        assert job is not None and job.state == "done"
+        rows = (
+            await session.scalars(
+                select(HomeFeedEntry.account_id).where(HomeFeedEntry.status_id == status_id)
+            )
+        ).all()
+    assert Counter(rows) == {alice.account.id: 1, bob.account.id: 1}
+    channels = await updates(state)
+    assert channels[f"user:{bob.account.id}"] == 1
+    assert channels["public"] == 1

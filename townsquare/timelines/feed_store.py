@@ -1,0 +1,67 @@
+"""Writing home-feed rows so that writing them twice has no visible effect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.db.base import Base
+from townsquare.statuses.models import Status
+from townsquare.timelines.models import HomeFeedEntry
+
+BATCH_SIZE = 500
+_T = TypeVar("_T")
+
+
+def batches(items: Sequence[_T], size: int = BATCH_SIZE) -> Iterable[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert_for(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT DO NOTHING``."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def insert_ignoring_duplicates(
+    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> None:
+    if rows:
+        await session.execute(
+            _insert_for(session)(model).values(list(rows)).on_conflict_do_nothing()
+        )
+
+
+async def add_feed_entries(
+    session: AsyncSession, entries: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Insert ``(account_id, status_id)`` rows, ignoring those already there.
+
+    Returns only the rows this call inserted, so events are published once per row even when a
+    job runs again after a crash.
+    """
+    if not entries:
+        return []
+    statement = (
+        _insert_for(session)(HomeFeedEntry)
+        .values([{"account_id": a, "status_id": s} for a, s in entries])
+        .on_conflict_do_nothing()
+        .returning(HomeFeedEntry.account_id, HomeFeedEntry.status_id)
+    )
+    result = await session.execute(statement)
+    return [(row.account_id, row.status_id) for row in result]
+
+
+async def remove_author_from_feed(session: AsyncSession, account_id: int, author_id: int) -> None:
+    """Drop what ``author_id`` wrote or reblogged from one home feed (after an unfollow)."""
+    authored = select(Status.id).where(Status.account_id == author_id).scalar_subquery()
+    await session.execute(
+        delete(HomeFeedEntry).where(
+            HomeFeedEntry.account_id == account_id, HomeFeedEntry.status_id.in_(authored)
+        )
+    )

@@ -1,0 +1,120 @@
+"""The home timeline: the materialised feed, merged at read time with authors too big to fan out
+and, past the feed's retention, with everyone followed.
+
+Rows in ``home_feed`` were written when the reader could see them; follows and blocks may have
+changed since, so every read checks again that the author is the reader or someone they follow,
+and that nobody involved is hidden from them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.accounts.models import Account
+from townsquare.api.pagination import Page
+from townsquare.graph.models import Follow
+from townsquare.privacy import hidden_account_ids, not_hidden
+from townsquare.statuses.models import Status
+from townsquare.timelines.filters import (
+    follows_author,
+    has_tag_followed_by,
+    in_exclusive_list_of,
+    reply_shown_in_home,
+    with_viewable_reblogs,
+)
+from townsquare.timelines.models import HomeFeedEntry
+from townsquare.timelines.recipients import HOME_VISIBILITIES
+from townsquare.timelines.retention import feed_boundary
+
+
+async def home_timeline(
+    session: AsyncSession, reader_id: int, page: Page, *, pull_threshold: int
+) -> list[Status]:
+    hidden = await hidden_account_ids(session, reader_id)
+    boundary = feed_boundary()
+    feed_query = (
+        select(Status)
+        .join(HomeFeedEntry, HomeFeedEntry.status_id == Status.id)
+        .where(
+            HomeFeedEntry.account_id == reader_id,
+            HomeFeedEntry.status_id >= boundary,
+            or_(
+                Status.account_id == reader_id,
+                follows_author(reader_id),
+                has_tag_followed_by(reader_id),
+            ),
+            ~in_exclusive_list_of(reader_id),
+            not_hidden(hidden),
+        )
+    )
+    feed_query = with_viewable_reblogs(feed_query, hidden)
+    statuses = list((await session.scalars(page.apply(feed_query, HomeFeedEntry.status_id))).all())
+
+    pulled = await _followed_authors(session, reader_id, min_followers=pull_threshold)
+    if pulled:
+        statuses += await _pulled_statuses(session, reader_id, page, pulled, hidden)
+
+    if _reaches_before(page, boundary) and (page.ascending or len(statuses) < page.limit):
+        # Older than the materialised feed: read everyone followed, as for big authors.
+        everyone = await _followed_authors(session, reader_id)
+        everyone[reader_id] = True
+        statuses += await _pulled_statuses(
+            session, reader_id, page, everyone, hidden, before=boundary
+        )
+    return _merge(statuses, page)
+
+
+def _reaches_before(page: Page, boundary: int) -> bool:
+    lower = max(page.since_id or 0, page.min_id or 0)
+    return lower < boundary - 1
+
+
+async def _followed_authors(
+    session: AsyncSession, reader_id: int, *, min_followers: int | None = None
+) -> dict[int, bool]:
+    """Followed authors (those with at least ``min_followers``, if given), with whether the
+    reader wants their reblogs."""
+    query = select(Follow.target_account_id, Follow.show_reblogs).where(
+        Follow.account_id == reader_id
+    )
+    if min_followers is not None:
+        query = query.join(Account, Account.id == Follow.target_account_id).where(
+            Account.followers_count >= min_followers
+        )
+    rows = await session.execute(query)
+    return {row.target_account_id: row.show_reblogs for row in rows}
+
+
+async def _pulled_statuses(
+    session: AsyncSession,
+    reader_id: int,
+    page: Page,
+    authors: dict[int, bool],
+    hidden: set[int],
+    *,
+    before: int | None = None,
+) -> list[Status]:
+    with_reblogs = [author for author, wanted in authors.items() if wanted]
+    query = select(Status).where(
+        Status.account_id.in_(list(authors)),
+        Status.visibility.in_(HOME_VISIBILITIES),
+        or_(Status.reblog_of_id.is_(None), Status.account_id.in_(with_reblogs)),
+        or_(Status.account_id == reader_id, reply_shown_in_home(reader_id)),
+        ~in_exclusive_list_of(reader_id),
+        not_hidden(hidden),
+    )
+    if before is not None:
+        query = query.where(Status.id < before)
+    query = with_viewable_reblogs(query, hidden)
+    return list((await session.scalars(page.apply(query, Status.id))).all())
+
+
+def _merge(statuses: list[Status], page: Page) -> list[Status]:
+    """One page, newest first, from several sources each already bounded by ``page``."""
+    unique = {status.id: status for status in statuses}
+    ordered = sorted(unique.values(), key=lambda status: status.id, reverse=not page.ascending)
+    chosen = ordered[: page.limit]
+    if page.ascending:
+        chosen.reverse()
+    return chosen
