@@ -1,0 +1,190 @@
+"""The job runner: leases, crash recovery, retries and giving up."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from townsquare.config import Settings
+from townsquare.db.base import utcnow
+from townsquare.jobs.lease import MAX_ATTEMPTS, finish_job, lease_next_job
+from townsquare.jobs.models import Job
+from townsquare.jobs.queue import enqueue, handler
+from townsquare.jobs.runner import run_next_job, run_pending_jobs
+from townsquare.jobs.stats import queue_stats
+from townsquare.state import AppState, state_of
+
+calls: list[dict[str, Any]] = []
+
+
+@handler("test.record")
+async def record(_state: Any, payload: dict[str, Any]) -> None:
+    calls.append(payload)
+
+
+@handler("test.broken")
+async def broken(_state: Any, _payload: dict[str, Any]) -> None:
+    raise RuntimeError("the disk is on fire")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # No background runners: each test decides exactly who runs what.
+    settings.job_workers = 0
+    return settings
+
+
+@pytest.fixture(autouse=True)
+def clear_calls() -> None:
+    calls.clear()
+
+
+async def _enqueue(state: AppState, kind: str, payload: dict[str, Any]) -> int:
+    async with state.db.write() as session:
+        job = enqueue(session, kind, payload)
+        await session.flush()
+        return job.id
+
+
+async def _job(state: AppState, job_id: int) -> Job:
+    async with state.db.read() as session:
+        job = await session.scalar(select(Job).where(Job.id == job_id))
+        assert job is not None
+        return job
+
+
+async def test_a_job_runs_once_and_is_done(app: FastAPI) -> None:
+    state = state_of(app)
+    job_id = await _enqueue(state, "test.record", {"n": 1})
+
+    assert await run_pending_jobs(state) == 1
+    assert await run_pending_jobs(state) == 0
+
+    assert calls == [{"n": 1}]
+    job = await _job(state, job_id)
+    assert (job.state, job.attempts, job.locked_until) == ("done", 1, None)
+
+
+async def test_a_job_left_by_a_dead_runner_is_run_by_another(app: FastAPI) -> None:
+    state = state_of(app)
+    job_id = await _enqueue(state, "test.record", {"n": 2})
+    async with state.db.write() as session:
+        dead_lease = await lease_next_job(session, duration=dt.timedelta(seconds=60))
+    assert dead_lease is not None and dead_lease.job_id == job_id
+
+    # While the lease holds, nobody else takes the job.
+    assert await run_next_job(state) is False
+    assert calls == []
+
+    async with state.db.write() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(locked_until=utcnow() - dt.timedelta(seconds=1))
+        )
+    assert await run_pending_jobs(state) == 1
+    assert calls == [{"n": 2}]
+    job = await _job(state, job_id)
+    assert (job.state, job.attempts) == ("done", 2)
+
+    # The runner that was thought dead comes back and reports: it no longer holds the job.
+    async with state.db.write() as session:
+        await finish_job(session, dead_lease)
+    assert (await _job(state, job_id)).state == "done"
+
+
+async def test_two_runners_never_lease_the_same_job(app: FastAPI) -> None:
+    state = state_of(app)
+    await _enqueue(state, "test.record", {"n": 3})
+    lease = dt.timedelta(seconds=60)
+    async with state.db.write() as session:
+        first = await lease_next_job(session, duration=lease)
+    async with state.db.write() as session:
+        second = await lease_next_job(session, duration=lease)
+    assert first is not None
+    assert second is None
+
+
+async def test_a_failing_job_is_retried_later_then_given_up(app: FastAPI) -> None:
+    state = state_of(app)
+    job_id = await _enqueue(state, "test.broken", {})
+
+    assert await run_pending_jobs(state) == 1
+    job = await _job(state, job_id)
+    assert job.state == "queued"
+    assert job.attempts == 1
+    assert job.last_error is not None and "the disk is on fire" in job.last_error
+    assert job.run_at > utcnow()
+    # Backing off: not due yet, so nothing runs now.
+    assert await run_pending_jobs(state) == 0
+
+    async with state.db.write() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(attempts=MAX_ATTEMPTS - 1, run_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    assert await run_pending_jobs(state) == 1
+    job = await _job(state, job_id)
+    assert (job.state, job.attempts) == ("failed", MAX_ATTEMPTS)
+    assert await run_pending_jobs(state) == 0
+
+
+async def test_a_job_of_an_unknown_kind_fails_with_a_reason(app: FastAPI) -> None:
+    state = state_of(app)
+    job_id = await _enqueue(state, "test.nobody-handles-this", {})
+    await run_pending_jobs(state)
+    job = await _job(state, job_id)
+    assert job.last_error is not None and "no handler" in job.last_error
+
+
+async def test_a_job_whose_transaction_rolled_back_never_runs(app: FastAPI) -> None:
+    state = state_of(app)
+    with pytest.raises(RuntimeError):
+        async with state.db.write() as session:
+            enqueue(session, "test.record", {"n": 4})
+            raise RuntimeError("the request failed")
+    assert await run_pending_jobs(state) == 0
+    assert calls == []
+
+
+async def test_queue_stats_show_the_backlog(app: FastAPI) -> None:
+    state = state_of(app)
+    async with state.db.read() as session:
+        empty = await queue_stats(session)
+    assert empty.by_state == {"queued": 0, "running": 0, "done": 0, "failed": 0}
+    assert empty.oldest_due_seconds == 0.0
+
+    job_id = await _enqueue(state, "test.record", {"n": 5})
+    await _enqueue(state, "test.record", {"n": 6})
+    async with state.db.write() as session:
+        await session.execute(
+            update(Job).where(Job.id == job_id).values(run_at=utcnow() - dt.timedelta(minutes=2))
+        )
+    async with state.db.read() as session:
+        waiting = await queue_stats(session)
+    assert waiting.by_state["queued"] == 2
+    assert 119 < waiting.oldest_due_seconds < 180
+
+    await run_pending_jobs(state)
+    async with state.db.read() as session:
+        drained = await queue_stats(session)
+    assert drained.by_state["done"] == 2
+    assert drained.by_state["queued"] == 0
+
+
+async def test_runners_working_at_once_run_each_job_once(app: FastAPI) -> None:
+    state = state_of(app)
+    async with state.db.write() as session:
+        for n in range(30):
+            enqueue(session, "test.record", {"n": n})
+
+    counts = await asyncio.gather(*(run_pending_jobs(state) for _ in range(4)))
+
+    assert sum(counts) == 30
+    assert sorted(call["n"] for call in calls) == list(range(30))

@@ -1,0 +1,122 @@
+"""Taking a job for one runner, and recording how it ended.
+
+A lease is one atomic UPDATE: PostgreSQL picks the row with ``FOR UPDATE SKIP LOCKED`` so
+concurrent runners never wait on each other; SQLite serialises writers, and the re-check of the
+state in the outer WHERE keeps a second claimer from taking a row the first already took. A
+runner that dies holds its job only until ``locked_until``; after that any runner takes it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.db.base import utcnow
+from townsquare.jobs.models import Job
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 600.0
+KEEP_DONE = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Lease:
+    job_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    locked_until: dt.datetime
+
+
+def _runnable(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(Job.state == "queued", Job.run_at <= now),
+        and_(Job.state == "running", Job.locked_until < now),
+    )
+
+
+async def has_runnable_job(session: AsyncSession) -> bool:
+    """A cheap read, so idle runners poll without taking the write lock."""
+    return bool(await session.scalar(select(exists().where(_runnable(utcnow())))))
+
+
+async def lease_next_job(session: AsyncSession, *, duration: dt.timedelta) -> Lease | None:
+    now = utcnow()
+    until = now + duration
+    candidate = (
+        select(Job.id)
+        .where(_runnable(now))
+        .order_by(Job.run_at, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    statement = (
+        update(Job)
+        .where(Job.id == candidate, _runnable(now))
+        .values(state="running", locked_until=until, attempts=Job.attempts + 1)
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        return None
+    return Lease(
+        job_id=row.id,
+        kind=row.kind,
+        payload=dict(row.payload),
+        attempts=row.attempts,
+        locked_until=until,
+    )
+
+
+def _still_ours(lease: Lease) -> ColumnElement[bool]:
+    # A runner whose lease ran out may finish after another runner took the job; only the
+    # current holder records the outcome.
+    return and_(
+        Job.id == lease.job_id, Job.state == "running", Job.locked_until == lease.locked_until
+    )
+
+
+async def finish_job(session: AsyncSession, lease: Lease) -> None:
+    await session.execute(
+        update(Job)
+        .where(_still_ours(lease))
+        .values(state="done", locked_until=None, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(BACKOFF_BASE_SECONDS**attempts, BACKOFF_MAX_SECONDS))
+
+
+async def fail_job(session: AsyncSession, lease: Lease, error: str) -> str:
+    """Queue the job again after a backoff, or give up after ``MAX_ATTEMPTS``. Returns the state."""
+    if lease.attempts >= MAX_ATTEMPTS:
+        state, run_at = "failed", None
+    else:
+        state, run_at = "queued", utcnow() + backoff(lease.attempts)
+    values: dict[str, Any] = {"state": state, "locked_until": None, "last_error": error[:4000]}
+    if run_at is not None:
+        values["run_at"] = run_at
+    await session.execute(
+        update(Job)
+        .where(_still_ours(lease))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return state
+
+
+async def delete_old_done_jobs(session: AsyncSession) -> None:
+    await session.execute(
+        delete(Job)
+        .where(Job.state == "done", Job.created_at < utcnow() - KEEP_DONE)
+        .execution_options(synchronize_session=False)
+    )
