@@ -1,0 +1,44 @@
+"""Publishing streaming events: a row in the caller's transaction (delivered only if it commits).
+
+Once that transaction commits, the event tailers of this process are woken so the event goes
+out at once instead of at the next poll; other processes see it at their next poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from townsquare.streaming.models import StreamEvent
+
+_commit_listeners: set[Callable[[], None]] = set()
+
+
+def publish(session: AsyncSession, channel: str, event: str, payload: Any) -> None:
+    """Queue ``event`` on ``channel``; ``payload`` is JSON-serialisable or already a string."""
+    body = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+    session.add(StreamEvent(channel=channel, event=event, payload=body))
+    _wake_after_commit(session.sync_session)
+
+
+def add_commit_listener(listener: Callable[[], None]) -> None:
+    _commit_listeners.add(listener)
+
+
+def remove_commit_listener(listener: Callable[[], None]) -> None:
+    _commit_listeners.discard(listener)
+
+
+def _wake_on_commit(_session: Session) -> None:
+    for listener in list(_commit_listeners):
+        listener()
+
+
+def _wake_after_commit(session: Session) -> None:
+    if not event.contains(session, "after_commit", _wake_on_commit):
+        event.listen(session, "after_commit", _wake_on_commit)
