@@ -1,0 +1,72 @@
+"""Apps with the shield tuned tight enough to see it act, and clients from chosen addresses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from townsquare.app import create_app
+from townsquare.config import Settings
+from townsquare.shield.mode import set_forced_mode
+from townsquare.shield.state import ShieldState
+from townsquare.state import state_of
+
+AppFactory = Callable[..., Awaitable[FastAPI]]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared test settings, with puzzles small enough to solve in a blink."""
+    return settings.model_copy(update={"shield_pow_difficulty": 8})
+
+
+@pytest.fixture
+async def shielded(settings: Settings) -> AsyncIterator[AppFactory]:
+    """Builds an app whose settings are the test settings with the given overrides."""
+    managers: list[LifespanManager] = []
+
+    async def factory(**overrides: Any) -> FastAPI:
+        application = create_app(settings.model_copy(update=overrides), migrate=False)
+        manager = LifespanManager(application)
+        await manager.__aenter__()
+        managers.append(manager)
+        return application
+
+    yield factory
+    for manager in reversed(managers):
+        await manager.__aexit__(None, None, None)
+
+
+def shield_of(app: FastAPI) -> ShieldState:
+    shield = state_of(app).extras["shield"]
+    assert isinstance(shield, ShieldState)
+    return shield
+
+
+def client_from(
+    app: FastAPI, address: str = "127.0.0.1", headers: dict[str, str] | None = None
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=(address, 40_000)),
+        base_url="http://testserver",
+        headers=headers,
+    )
+
+
+def pin_concurrency(app: FastAPI, slots: int, deadlines: tuple[float, float, float]) -> None:
+    """Serve exactly ``slots`` requests at once, whatever the latency, with these deadlines."""
+    shield = shield_of(app)
+    limit = shield.limit
+    limit.minimum = limit.maximum = limit.limit = slots
+    shield.queue.deadlines = deadlines
+
+
+def under_attack(app: FastAPI, choice: str = "on") -> None:
+    shield = shield_of(app)
+    set_forced_mode(shield.settings, choice)
+    shield.mode.refresh()

@@ -1,0 +1,177 @@
+"""Admission control: a full worker sheds late requests with 503, serving trusted users first."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+from fastapi import FastAPI
+
+from tests.conftest import Person
+from tests.shield.conftest import client_from, pin_concurrency, shield_of
+from townsquare.oauth.tokens import digest
+from townsquare.shield import standing
+
+PUBLIC = "/api/v1/statuses/1"  # any anonymous API request will do
+
+
+class SlowUpload:
+    """A status being posted over a slow link: it holds a slot until ``finish`` is called."""
+
+    def __init__(self, person: Person) -> None:
+        self.gate = asyncio.Event()
+        self.task = asyncio.create_task(
+            person.client.post(
+                "/api/v1/statuses",
+                content=self._body(),
+                headers={"Content-Type": "application/json"},
+            )
+        )
+
+    async def _body(self) -> AsyncIterator[bytes]:
+        yield b'{"status": "slow'
+        await self.gate.wait()
+        yield b' but sure"}'
+
+    async def finish(self) -> httpx.Response:
+        self.gate.set()
+        return await self.task
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait (two seconds at most) for the shield to reach a state the test sets up."""
+    async with asyncio.timeout(2.0):
+        while not condition():  # noqa: ASYNC110 - the shield has no event to wait on
+            await asyncio.sleep(0.005)
+
+
+async def test_a_full_worker_sheds_anonymous_requests_with_503_and_retry_after(
+    app: FastAPI, client: httpx.AsyncClient, alice: Person
+) -> None:
+    pin_concurrency(app, 1, (2.0, 1.0, 0.05))
+    shield = shield_of(app)
+    upload = SlowUpload(alice)
+    await until(lambda: shield.queue.in_flight == 1)
+
+    shed = await client.get(PUBLIC)
+    assert shed.status_code == 503
+    assert shed.headers["Retry-After"] == "5"
+    assert shed.json() == {"error": "The server is too busy right now; try again shortly"}
+    # Probes and the way to earn a pass are never queued.
+    assert (await client.get("/healthz")).status_code == 200
+    assert (await client.get("/api/v1/shield/challenge")).status_code == 200
+
+    posted = await upload.finish()
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["content"]
+    assert (await client.get(PUBLIC)).status_code == 404
+    assert shield.metrics.shed == [0, 0, 1]
+    assert shield.metrics.admitted[2] >= 1
+
+
+async def test_trusted_users_are_served_before_a_queue_of_anonymous_requests(
+    app: FastAPI, alice: Person, bob: Person
+) -> None:
+    pin_concurrency(app, 1, (5.0, 5.0, 5.0))
+    standing.remember(digest(bob.token), verified=False)
+    shield = shield_of(app)
+    upload = SlowUpload(alice)
+    await until(lambda: shield.queue.in_flight == 1)
+
+    finished: list[str] = []
+
+    async def fetch(name: str, http: httpx.AsyncClient) -> None:
+        response = await http.get(PUBLIC)
+        assert response.status_code == 404
+        finished.append(name)
+
+    crowd = [client_from(app, f"198.51.100.{n}") for n in range(5)]
+    tasks = [asyncio.create_task(fetch(f"anonymous-{n}", c)) for n, c in enumerate(crowd)]
+    await until(lambda: shield.queue.waiting[2] == 5)
+    tasks.append(asyncio.create_task(fetch("bob", bob.client)))
+    await until(lambda: shield.queue.waiting[0] == 1)
+
+    await upload.finish()
+    await asyncio.gather(*tasks)
+    assert finished[0] == "bob"
+    assert sorted(finished[1:]) == [f"anonymous-{n}" for n in range(5)]
+    for c in crowd:
+        await c.aclose()
+
+
+async def test_verified_accounts_go_first_among_trusted_ones(
+    app: FastAPI, alice: Person, bob: Person, carol: Person
+) -> None:
+    pin_concurrency(app, 1, (5.0, 5.0, 5.0))
+    standing.remember(digest(bob.token), verified=False)
+    standing.remember(digest(carol.token), verified=True)
+    shield = shield_of(app)
+    upload = SlowUpload(alice)
+    await until(lambda: shield.queue.in_flight == 1)
+
+    finished: list[str] = []
+
+    async def fetch(person: Person) -> None:
+        await person.client.get(PUBLIC)
+        finished.append(person.account.username)
+
+    first = asyncio.create_task(fetch(bob))
+    await until(lambda: shield.queue.waiting[0] == 1)
+    second = asyncio.create_task(fetch(carol))
+    await until(lambda: shield.queue.waiting[0] == 2)
+    await upload.finish()
+    await asyncio.gather(first, second)
+    assert finished == ["carol", "bob"]
+
+
+async def test_latency_is_measured_and_shown_in_metrics(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    for _ in range(40):
+        await client.get(PUBLIC)
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = metrics.text
+    assert 'townsquare_shield_admitted_total{class="anonymous"} 40' in text
+    assert 'townsquare_shield_shed_total{class="trusted"} 0' in text
+    assert "townsquare_shield_under_attack 0" in text
+    assert "# TYPE townsquare_shield_concurrency_limit gauge" in text
+
+
+async def test_metrics_are_kept_from_other_addresses_unless_made_public(app: FastAPI) -> None:
+    async with client_from(app, "203.0.113.9") as outsider:
+        assert (await outsider.get("/metrics")).status_code == 404
+    shield_of(app).settings.shield_metrics_public = True
+    async with client_from(app, "203.0.113.9") as outsider:
+        assert (await outsider.get("/metrics")).status_code == 200
+
+
+async def test_a_slow_small_upload_does_not_hold_a_slot_while_it_trickles_in(
+    app: FastAPI, client: httpx.AsyncClient, alice: Person
+) -> None:
+    pin_concurrency(app, 1, (2.0, 1.0, 0.05))
+    shield = shield_of(app)
+    gate = asyncio.Event()
+    payload = b'{"status": "slow but sure"}'
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield payload[:5]
+        await gate.wait()
+        yield payload[5:]
+
+    upload = asyncio.create_task(
+        alice.client.post(
+            "/api/v1/statuses",
+            content=trickle(),
+            headers={"Content-Type": "application/json", "Content-Length": str(len(payload))},
+        )
+    )
+    await asyncio.sleep(0.05)
+    assert shield.queue.in_flight == 0
+    assert (await client.get(PUBLIC)).status_code == 404  # served, not shed
+    gate.set()
+    posted = await upload
+    assert posted.status_code == 200, posted.text
+    assert "slow but sure" in posted.json()["content"]

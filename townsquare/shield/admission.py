@@ -1,0 +1,208 @@
+"""Admission control: the outermost layer, deciding in microseconds who is served, and when.
+
+Every request is put in a priority class before it costs any work:
+
+0. *trusted* — a bearer token or session the authentication layer recently found valid
+   (verified accounts first within the class);
+1. *pass* — an anonymous request carrying a proof-of-work pass (more effort, sooner), or a token
+   not yet seen by this worker (it still has to reach the authentication layer once);
+2. *anonymous* — everything else.
+
+Requests then wait in :class:`~townsquare.shield.concurrency.AdmissionQueue` for one of the
+worker's adaptive number of slots, and are shed with 503 when their class's deadline passes.
+Under attack, anonymous requests without a pass are refused at once with a challenge.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from townsquare.shield.addresses import ForwardedFor, address_prefix, client_address
+from townsquare.shield.bodies import (
+    PREBUFFER_LIMIT,
+    TimedReceive,
+    declared_length,
+    read_small_body,
+)
+from townsquare.shield.concurrency import Shed
+from townsquare.shield.passes import challenge_entity
+from townsquare.shield.standing import Credentials, Standing
+from townsquare.shield.state import ShieldState
+
+TRUSTED, PASS, ANONYMOUS = 0, 1, 2
+
+# Never queued: probes must tell the truth about the worker, and the way to earn a pass must
+# stay open while everything else is shed.
+BYPASS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+BYPASS_PREFIXES = ("/api/v1/shield/", "/shield/", "/api/v1/streaming")
+
+# Reachable without a pass under attack: an app signing a user in cannot solve puzzles (these
+# are cheap and limited per address), and static files cost nothing.
+OPEN_PREFIXES = (
+    "/oauth/token",
+    "/oauth/revoke",
+    "/api/v1/apps",
+    "/api/v1/instance",
+    "/api/v2/instance",
+    "/.well-known/",
+    "/nodeinfo",
+    "/static/",
+    "/favicon.ico",
+)
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+RETRY_AFTER = (b"1", b"2", b"5")
+# Browsers asking for a page get one that solves the challenge and reloads by itself.
+CHALLENGE_PAGE = (Path(__file__).parent / "static" / "challenge.html").read_text()
+# These answers leave before the CORS middleware sees them, yet browser clients on other
+# origins must be able to read them to back off or solve the challenge.
+CORS_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"Retry-After"),
+]
+BUSY = orjson.dumps({"error": "The server is too busy right now; try again shortly"})
+
+
+class AdmissionMiddleware:
+    def __init__(self, app: ASGIApp, shield: ShieldState) -> None:
+        self.app = app
+        self.shield = shield
+        self.enabled = shield.settings.shield_enabled
+        self.forwarded_for = ForwardedFor(shield.settings.shield_trusted_proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.forwarded_for and scope["type"] in ("http", "websocket"):
+            # Every layer below (limits, streaming, logs) sees the real client from here on.
+            self.forwarded_for.apply(scope)
+        if scope["type"] != "http" or not self.enabled:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if (
+            path in BYPASS_PATHS
+            or path.startswith(BYPASS_PREFIXES)
+            or scope["method"] == "OPTIONS"  # CORS preflights: answered at once, below
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        shield = self.shield
+        credentials = Credentials(scope)
+        priority, rank = ANONYMOUS, 0
+        standing = credentials.standing() if credentials.secret is not None else None
+        if standing is not None and standing >= Standing.GOOD:
+            priority, rank = TRUSTED, 0 if standing == Standing.VERIFIED else 1
+        elif standing == Standing.UNKNOWN and await self._may_try_token(scope):
+            priority = PASS
+        else:
+            prefix = address_prefix(client_address(scope))
+            held = None
+            if credentials.pass_token is not None:
+                held = shield.issuer.check(credentials.pass_token, prefix)
+            if held is not None:
+                count, period = shield.pass_rate
+                if not (
+                    await shield.counters.acquire(f"pass:{held.pass_id}", count, period)
+                ).allowed:
+                    shield.metrics.pass_limited += 1
+                    shield.mode.refused()
+                    await self._challenge(scope, send, prefix, "This pass has been used up")
+                    return
+                priority, rank = PASS, -held.effort
+            elif shield.mode.active and not path.startswith(OPEN_PREFIXES):
+                shield.metrics.challenged += 1
+                shield.mode.refused()
+                await self._challenge(scope, send, prefix, "Prove you are not a flood to continue")
+                return
+
+        timed: TimedReceive | None = None
+        if scope["method"] in BODY_METHODS:
+            length = declared_length(scope)
+            if length is not None and length <= PREBUFFER_LIMIT:
+                if length > 0:
+                    replay = await read_small_body(receive)
+                    if replay is None:
+                        return  # the client left before sending its request
+                    receive = replay
+            else:
+                receive = timed = TimedReceive(receive)
+
+        queue = shield.queue
+        try:
+            waited = await queue.acquire(priority, rank)
+        except Shed:
+            shield.metrics.shed[priority] += 1
+            shield.mode.refused()
+            await self._shed(send, priority)
+            return
+        shield.metrics.admitted[priority] += 1
+        shield.metrics.queued_seconds[priority] += waited
+        shield.mode.served(waited)
+        started = time.monotonic()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            elapsed = time.monotonic() - started
+            queue.record(elapsed - timed.waited if timed is not None else elapsed)
+            queue.release()
+
+    async def _may_try_token(self, scope: Scope) -> bool:
+        """An unseen token gets a try, but during an attack only so many per network."""
+        if not self.shield.mode.active:
+            return True
+        count, period = self.shield.unknown_token_rate
+        key = "token:" + address_prefix(client_address(scope))
+        return (await self.shield.counters.acquire(key, count, period)).allowed
+
+    async def _shed(self, send: Send, priority: int) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(BUSY)).encode()),
+                    (b"retry-after", RETRY_AFTER[priority]),
+                    *CORS_HEADERS,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": BUSY})
+
+    async def _challenge(self, scope: Scope, send: Send, prefix: str, message: str) -> None:
+        challenge = self.shield.issuer.challenge(prefix, self.shield.difficulty)
+        entity = challenge_entity(challenge)
+        if _wants_page(scope):
+            # The challenge is made of URL-safe characters only: safe inside a script.
+            body = CHALLENGE_PAGE.replace("__CHALLENGE__", orjson.dumps(entity).decode()).encode()
+            content_type = b"text/html; charset=utf-8"
+        else:
+            body = orjson.dumps({"error": message, "challenge": entity})
+            content_type = b"application/json"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", b"1"),
+                    (b"cache-control", b"no-store"),
+                    *CORS_HEADERS,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _wants_page(scope: Scope) -> bool:
+    if scope["method"] != "GET" or scope["path"].startswith("/api/"):
+        return False
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"text/html" in value
+    return False

@@ -1,0 +1,75 @@
+"""Request bodies read before a request is admitted, so slow uploads cannot hold worker slots.
+
+A small body (the usual JSON or form) is read completely while the request waits outside the
+admission queue, as a buffering proxy would; the app then gets it in one piece. A client that
+trickles it slowly only holds its own connection, and the connection layer's body deadline ends
+that. Larger bodies (media uploads) are streamed to the app as usual, and the time spent waiting
+for them is left out of the latency that steers the concurrency limit.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import Message, Receive, Scope
+
+PREBUFFER_LIMIT = 64 * 1024
+
+
+def declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def read_small_body(receive: Receive) -> Receive | None:
+    """A ``receive`` that replays the whole body, or None when the client went away."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > PREBUFFER_LIMIT:
+            # More than declared: let the app (and its parser) refuse it.
+            chunks.append(chunk)
+            break
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    first: Message | None = {
+        "type": "http.request",
+        "body": b"".join(chunks),
+        "more_body": size > PREBUFFER_LIMIT,
+    }
+
+    async def replay() -> Message:
+        nonlocal first
+        if first is not None:
+            message, first = first, None
+            return message
+        return await receive()
+
+    return replay
+
+
+class TimedReceive:
+    """A ``receive`` that adds up the seconds spent waiting on the client."""
+
+    __slots__ = ("receive", "waited")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.waited = 0.0
+
+    async def __call__(self) -> Message:
+        started = time.monotonic()
+        message = await self.receive()
+        self.waited += time.monotonic() - started
+        return message

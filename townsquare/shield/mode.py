@@ -1,0 +1,171 @@
+"""Under-attack mode: on by itself when too much is shed or queued, off after a quiet period.
+
+While it is on, anonymous requests must carry a proof-of-work pass. An administrator can force
+it on or off (``townsquare shield on|off``) or hand it back to the automatic switch
+(``townsquare shield auto``): the choice is a one-word file in ``data_dir/shield/``, read by
+every worker at most once a second. Each worker writes its own state next to it when it
+changes, so ``townsquare shield status`` can tell what the running workers are doing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from townsquare.config import Settings
+
+CHOICES = ("auto", "on", "off")
+
+
+def shield_dir(settings: Settings) -> Path:
+    return settings.data_dir / "shield"
+
+
+def _choice_file(settings: Settings) -> Path:
+    return shield_dir(settings) / "mode"
+
+
+def set_forced_mode(settings: Settings, choice: str) -> None:
+    """``on`` or ``off`` force under-attack mode; ``auto`` lets the workers decide."""
+    if choice not in CHOICES:
+        raise ValueError(f"choose one of {', '.join(CHOICES)}")
+    path = _choice_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(choice + "\n")
+    partial.replace(path)
+
+
+def read_forced_mode(settings: Settings) -> str:
+    try:
+        choice = _choice_file(settings).read_text().strip()
+    except OSError:
+        choice = ""
+    if choice in CHOICES:
+        return choice
+    return settings.shield_attack_mode if settings.shield_attack_mode in CHOICES else "auto"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def shield_status(settings: Settings) -> dict[str, Any]:
+    """The administrator's choice and what each running worker reported last."""
+    workers = []
+    for path in sorted(shield_dir(settings).glob("worker-*.json")):
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict) and _pid_alive(int(report.get("pid", 0))):
+            workers.append(report)
+        else:
+            path.unlink(missing_ok=True)
+    return {
+        "choice": read_forced_mode(settings),
+        "active": any(w.get("active") for w in workers),
+        "workers": workers,
+    }
+
+
+class AttackMode:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.window = settings.shield_attack_window
+        self.shed_ratio = settings.shield_attack_shed_ratio
+        self.min_requests = settings.shield_attack_min_requests
+        self.queue_seconds = settings.shield_attack_queue_seconds
+        self.quiet_period = settings.shield_attack_quiet_period
+        self.max_intensity = settings.shield_pow_max_extra_difficulty
+        self.automatic = False
+        self.intensity = 0
+        self.activations = 0
+        self._choice = read_forced_mode(settings)
+        self._choice_read_at = clock()
+        self._last_attack_sign = -float("inf")
+        self._window_started = clock()
+        self._served = 0
+        self._refused = 0  # shed, or challenged for lack of a pass
+        self._queued_seconds = 0.0
+
+    @property
+    def choice(self) -> str:
+        now = self.clock()
+        if now - self._choice_read_at >= 1.0:
+            self.refresh()
+        return self._choice
+
+    def refresh(self) -> None:
+        """Read the administrator's choice now rather than within the second."""
+        self._choice_read_at = self.clock()
+        self._choice = read_forced_mode(self.settings)
+
+    @property
+    def active(self) -> bool:
+        self._roll(self.clock())
+        choice = self.choice
+        if choice == "auto":
+            return self.automatic
+        return choice == "on"
+
+    def served(self, queued_seconds: float) -> None:
+        self._roll(self.clock())
+        self._served += 1
+        self._queued_seconds += queued_seconds
+
+    def refused(self) -> None:
+        self._roll(self.clock())
+        self._refused += 1
+
+    def _roll(self, now: float) -> None:
+        if now - self._window_started < self.window:
+            return
+        total = self._served + self._refused
+        refused_share = self._refused / total if total else 0.0
+        mean_wait = self._queued_seconds / self._served if self._served else 0.0
+        attacked = (self._refused >= self.min_requests and refused_share >= self.shed_ratio) or (
+            self._served >= self.min_requests and mean_wait >= self.queue_seconds
+        )
+        was = self.automatic
+        if attacked:
+            self._last_attack_sign = now
+            self.automatic = True
+            # Each step of intensity doubles the work a pass costs.
+            steps = int(refused_share / max(self.shed_ratio, 1e-6)).bit_length() - 1
+            self.intensity = min(self.max_intensity, max(0, steps))
+        elif now - self._last_attack_sign >= self.quiet_period:
+            self.automatic = False
+            self.intensity = 0
+        if self.automatic and not was:
+            self.activations += 1
+        if self.automatic != was:
+            self._report()
+        self._window_started = now
+        self._served = self._refused = 0
+        self._queued_seconds = 0.0
+
+    def _report(self) -> None:
+        path = shield_dir(self.settings) / f"worker-{os.getpid()}.json"
+        report = {
+            "pid": os.getpid(),
+            "active": self.automatic,
+            "intensity": self.intensity,
+            "changed_at": time.time(),
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report))
+        except OSError:
+            pass  # the report is a courtesy to the CLI; the switch itself works without it

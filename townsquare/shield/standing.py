@@ -1,0 +1,130 @@
+"""What the shield remembers about access tokens, so it can trust them without a database hit.
+
+The authentication layer validates a token against the database; it then tells the shield
+(``remember``), which keeps the token's digest in a bounded in-process LRU. At the front door a
+request whose token digest is remembered as good is served first; a token known to be invalid
+is treated like no token at all; a token never seen yet is let through at a lower priority, so
+the first request after a restart still reaches the authentication layer.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections import OrderedDict
+
+from starlette.types import Scope
+
+SESSION_COOKIE = b"townsquare_session"
+PASS_COOKIE = b"townsquare_pass"
+PASS_HEADER = b"x-townsquare-pass"
+
+
+class Standing(enum.IntEnum):
+    UNKNOWN = 0
+    INVALID = 1
+    GOOD = 2
+    VERIFIED = 3
+
+
+class TokenStanding:
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._entries: OrderedDict[str, Standing] = OrderedDict()
+        self._max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def set(self, token_digest: str, standing: Standing) -> None:
+        self._entries[token_digest] = standing
+        self._entries.move_to_end(token_digest)
+        if len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def get(self, token_digest: str) -> Standing:
+        standing = self._entries.get(token_digest)
+        if standing is None:
+            return Standing.UNKNOWN
+        if standing >= Standing.GOOD:
+            self._entries.move_to_end(token_digest)
+        return standing
+
+    def forget(self, token_digest: str) -> None:
+        self._entries.pop(token_digest, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+# One per worker process: tokens validated by any request of this worker.
+tokens = TokenStanding()
+
+
+def remember(token_digest: str, verified: bool) -> None:
+    """A token (digest as ``townsquare.oauth.tokens.digest`` gives it) was found valid."""
+    tokens.set(token_digest, Standing.VERIFIED if verified else Standing.GOOD)
+
+
+def reject(token_digest: str) -> None:
+    """A token was found invalid, revoked or expired, or its account suspended."""
+    tokens.set(token_digest, Standing.INVALID)
+
+
+def forget(token_digest: str) -> None:
+    """A token was revoked: trust it no more until it is validated again."""
+    tokens.forget(token_digest)
+
+
+def token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _cookie(header: bytes, name: bytes) -> bytes | None:
+    for part in header.split(b";"):
+        key, eq, value = part.strip().partition(b"=")
+        if eq and key == name:
+            return value
+    return None
+
+
+class Credentials:
+    """What a request carries that the shield cares about, read from its headers in one pass."""
+
+    __slots__ = ("pass_token", "secret")
+
+    def __init__(self, scope: Scope) -> None:
+        self.secret: str | None = None  # bearer token or session cookie
+        self.pass_token: str | None = None
+        cookie_header = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                token = token.strip()
+                if scheme.lower() == b"bearer" and token:
+                    self.secret = token.decode("latin-1")
+            elif name == PASS_HEADER:
+                self.pass_token = value.decode("latin-1")
+            elif name == b"cookie":
+                cookie_header = value
+        if cookie_header:
+            if self.secret is None:
+                session = _cookie(cookie_header, SESSION_COOKIE)
+                if session:
+                    self.secret = session.decode("latin-1")
+            if self.pass_token is None:
+                passed = _cookie(cookie_header, PASS_COOKIE)
+                if passed:
+                    self.pass_token = passed.decode("latin-1")
+        if self.secret is None:
+            query: bytes = scope.get("query_string", b"")
+            if b"access_token=" in query:
+                for pair in query.split(b"&"):
+                    key, _, value = pair.partition(b"=")
+                    if key == b"access_token" and value:
+                        self.secret = value.decode("latin-1")
+                        break
+
+    def standing(self) -> Standing:
+        if self.secret is None:
+            return Standing.INVALID
+        return tokens.get(token_digest(self.secret))

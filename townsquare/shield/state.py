@@ -1,0 +1,98 @@
+"""Everything the shield keeps for one worker process, built once by ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from limits import parse
+
+from townsquare.config import Settings
+from townsquare.shield.concurrency import AdaptiveLimit, AdmissionQueue
+from townsquare.shield.counters import CounterStore, MemoryCounterStore
+from townsquare.shield.mode import AttackMode
+from townsquare.shield.passes import PassIssuer
+from townsquare.state import AppState
+
+PRIORITY_CLASSES = ("trusted", "pass", "anonymous")
+
+
+def rate(text: str) -> tuple[int, float]:
+    """``"300/5 minutes"`` as (count, period in seconds)."""
+    item = parse(text)
+    return item.amount, float(item.get_expiry())
+
+
+@dataclass
+class ShieldMetrics:
+    admitted: list[int] = field(default_factory=lambda: [0, 0, 0])
+    shed: list[int] = field(default_factory=lambda: [0, 0, 0])
+    queued_seconds: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    challenged: int = 0
+    passes_issued: int = 0
+    pass_limited: int = 0
+    rate_limited: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ShieldState:
+    settings: Settings
+    counters: CounterStore
+    limit: AdaptiveLimit
+    queue: AdmissionQueue
+    mode: AttackMode
+    issuer: PassIssuer
+    metrics: ShieldMetrics
+    pass_rate: tuple[int, float]
+    unknown_token_rate: tuple[int, float]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, counters: CounterStore | None = None) -> ShieldState:
+        limit = AdaptiveLimit(
+            initial=settings.shield_initial_concurrency,
+            minimum=settings.shield_min_concurrency,
+            maximum=settings.shield_max_concurrency,
+            tolerance=settings.shield_latency_tolerance,
+            min_rtt_window=settings.shield_min_rtt_window,
+        )
+        queue = AdmissionQueue(
+            limit,
+            deadlines=(
+                settings.shield_queue_deadline_trusted,
+                settings.shield_queue_deadline_pass,
+                settings.shield_queue_deadline_anonymous,
+            ),
+            max_waiting=settings.shield_queue_max,
+        )
+        if counters is None:
+            counters = MemoryCounterStore()
+            if settings.redis_url:
+                from townsquare.shield.redis_counters import RedisCounterStore
+
+                counters = RedisCounterStore.from_url(settings.redis_url)
+        return cls(
+            settings=settings,
+            counters=counters,
+            limit=limit,
+            queue=queue,
+            mode=AttackMode(settings),
+            issuer=PassIssuer(settings),
+            metrics=ShieldMetrics(),
+            pass_rate=rate(settings.shield_pass_rate_limit),
+            unknown_token_rate=rate(settings.shield_unknown_token_rate_limit),
+        )
+
+    async def aclose(self) -> None:
+        close = getattr(self.counters, "aclose", None)
+        if close is not None:
+            await close()
+
+    @property
+    def difficulty(self) -> int:
+        return self.settings.shield_pow_difficulty + self.mode.intensity
+
+
+async def close_shield(state: AppState) -> None:
+    """Close what the shield holds open (a connection pool to shared counters)."""
+    shield = state.extras.get("shield")
+    if isinstance(shield, ShieldState):
+        await shield.aclose()
