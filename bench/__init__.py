@@ -1,0 +1,1 @@
+"""Benchmarks: each measures Townsquare next to a baseline in the same run."""
