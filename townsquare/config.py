@@ -202,6 +202,24 @@ class Settings(BaseSettings):
     rate_limit_login_prefix: str = Field(
         "100/5 minutes", description="Login and token attempts per address prefix."
     )
+    rate_limit_login_account: str = Field(
+        "10/5 minutes",
+        description="Password attempts per account (or per unknown login name), counted "
+        "before the password hash is computed.",
+    )
+    rate_limit_streaming: str = Field(
+        "30/minute",
+        description="Streaming connections (WebSocket or event stream) opened per client "
+        "address and per token.",
+    )
+    shield_cache_ttl: float = Field(
+        2.0,
+        description="Seconds anonymous public reads (timelines, profiles, statuses) are "
+        "served from the worker's cache; 0 turns the cache off.",
+    )
+    shield_cache_max_entries: int = Field(
+        4_096, description="Most anonymous responses kept in each worker's cache."
+    )
     server_header_timeout: float = Field(
         10.0,
         description="Seconds a connection has to send a complete request head, from its "
@@ -215,6 +233,11 @@ class Settings(BaseSettings):
     )
     server_max_header_bytes: int = Field(
         32_768, description="Largest request head (request line and headers), in bytes."
+    )
+    server_max_body_bytes: int = Field(
+        1_048_576,
+        description="Largest request body, in bytes, except media uploads (limited by "
+        "max_image_bytes); larger ones are refused with 413.",
     )
     server_max_connections_per_address: int = Field(
         64, description="Open connections per client address and worker; more are closed."

@@ -46,6 +46,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
         server_body_timeout=0.5,
         server_body_min_rate=1000,
         server_max_header_bytes=2048,
+        server_max_body_bytes=1000,
         server_max_connections_per_address=4,
         server_keep_alive=5,
     )
@@ -198,3 +199,28 @@ def test_connections_beyond_the_per_address_cap_are_closed_at_once(
             conn.close()
     time.sleep(0.1)
     assert get(server).startswith(b"HTTP/1.1 200")
+
+
+def test_a_body_over_the_cap_is_refused_before_it_is_read(server: tuple[str, int]) -> None:
+    with connect(server) as conn:
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+        answer = read_all(conn)
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert answer.endswith(b'{"error":"The request body is too large"}')
+
+    # A chunked body declares no length: it is counted as it arrives.
+    with connect(server) as conn:
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(4):
+                conn.sendall(b"190\r\n" + b"c" * 400 + b"\r\n")
+        assert read_all(conn).startswith(b"HTTP/1.1 413")
+
+
+def test_media_uploads_may_be_larger(server: tuple[str, int]) -> None:
+    with connect(server) as conn:
+        conn.sendall(
+            b"POST /api/v2/media HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
+            b"Connection: close\r\n\r\n" + b"m" * 5000
+        )
+        assert read_all(conn).endswith(b"ok 5000")

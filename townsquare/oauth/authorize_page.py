@@ -26,6 +26,7 @@ from townsquare.oauth.authorization import (
 from townsquare.oauth.scopes import describe_scope
 from townsquare.oauth.service import OOB, create_code
 from townsquare.oauth.signing import new_csrf_token, sign, unsign
+from townsquare.shield.logins import login_retry_after
 from townsquare.state import app_state
 
 router = APIRouter()
@@ -142,6 +143,15 @@ async def authorize_decision(request: Request) -> Response:
                 state=authorization.state,
             ),
             state.settings,
+        )
+    retry_after = await login_retry_after(state, login, account.id if account else None)
+    if retry_after is not None:
+        return _consent_page(
+            request,
+            authorization,
+            status=429,
+            error="Too many login attempts; try again later.",
+            login=login,
         )
     password = params.get("password")
     if not await can_log_in(account, password if isinstance(password, str) else ""):

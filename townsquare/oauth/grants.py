@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from townsquare.accounts.service import can_log_in, find_login
+from townsquare.api.errors import ApiError
 from townsquare.oauth.errors import invalid_grant, invalid_request, oauth_error
 from townsquare.oauth.service import (
     IssuedToken,
@@ -19,6 +20,7 @@ from townsquare.oauth.service import (
     refresh_token,
     requested_scopes,
 )
+from townsquare.shield.logins import login_retry_after
 from townsquare.state import AppState
 
 GRANT_TYPES = ("authorization_code", "password", "client_credentials", "refresh_token")
@@ -77,6 +79,15 @@ async def _password(state: AppState, request: TokenRequest) -> IssuedToken:
         app = await authenticate_client(session, request.client_id, request.client_secret)
         scopes = requested_scopes(app, request.scope)
         account = await find_login(session, request.username)
+    retry_after = await login_retry_after(
+        state, request.username, account.id if account is not None else None
+    )
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            "Too many login attempts; try again later",
+            headers={"Retry-After": str(retry_after)},
+        )
     if not await can_log_in(account, request.password):
         raise invalid_grant(
             "The provided authorization grant is invalid, expired, revoked, does not match "

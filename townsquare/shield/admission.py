@@ -15,6 +15,7 @@ Under attack, anonymous requests without a pass are refused at once with a chall
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -28,9 +29,11 @@ from townsquare.shield.bodies import (
     declared_length,
     read_small_body,
 )
+from townsquare.shield.cache import cache_key
 from townsquare.shield.concurrency import Shed
+from townsquare.shield.counters import Verdict
 from townsquare.shield.passes import challenge_entity
-from townsquare.shield.standing import Credentials, Standing
+from townsquare.shield.standing import Credentials, Standing, token_digest
 from townsquare.shield.state import ShieldState
 
 TRUSTED, PASS, ANONYMOUS = 0, 1, 2
@@ -38,7 +41,9 @@ TRUSTED, PASS, ANONYMOUS = 0, 1, 2
 # Never queued: probes must tell the truth about the worker, and the way to earn a pass must
 # stay open while everything else is shed.
 BYPASS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-BYPASS_PREFIXES = ("/api/v1/shield/", "/shield/", "/api/v1/streaming")
+BYPASS_PREFIXES = ("/api/v1/shield/", "/shield/")
+STREAMING_PREFIX = "/api/v1/streaming"
+STREAMING_HEALTH = "/api/v1/streaming/health"
 
 # Reachable without a pass under attack: an app signing a user in cannot solve puzzles (these
 # are cheap and limited per address), and static files cost nothing.
@@ -78,10 +83,24 @@ class AdmissionMiddleware:
         if self.forwarded_for and scope["type"] in ("http", "websocket"):
             # Every layer below (limits, streaming, logs) sees the real client from here on.
             self.forwarded_for.apply(scope)
-        if scope["type"] != "http" or not self.enabled:
+        if not self.enabled or scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if path.startswith(STREAMING_PREFIX):
+            # Long-lived: never queued, but each opening costs an authentication, so
+            # openings are counted per address and per token before anything else.
+            if path != STREAMING_HEALTH:
+                verdict = await self._streaming_verdict(scope)
+                if verdict is not None:
+                    self.shield.metrics.streaming_refused += 1
+                    await _too_many(scope, receive, send, verdict)
+                    return
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         if (
             path in BYPASS_PATHS
             or path.startswith(BYPASS_PREFIXES)
@@ -90,6 +109,23 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
 
+        cache = self.shield.cache
+        key = cache_key(scope) if cache is not None else None
+        if cache is None or key is None:
+            await self._admit(scope, receive, send)
+            return
+        entry = await cache.lookup(key)
+        if entry is not None:
+            await cache.replay(entry, send)
+            return
+        recording_send, finished = cache.recorder(key, send)
+        try:
+            await self._admit(scope, receive, recording_send)
+        finally:
+            finished()
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
         shield = self.shield
         credentials = Credentials(scope)
         priority, rank = ANONYMOUS, 0
@@ -150,6 +186,23 @@ class AdmissionMiddleware:
             queue.record(elapsed - timed.waited if timed is not None else elapsed)
             queue.release()
 
+    async def _streaming_verdict(self, scope: Scope) -> Verdict | None:
+        """Why a streaming connection may not be opened now (its verdict), or None."""
+        counters = self.shield.counters
+        count, period = self.shield.streaming_rate
+        verdict = await counters.acquire("stream:" + client_address(scope), count, period)
+        if not verdict.allowed:
+            return verdict
+        secret = Credentials(scope).secret
+        if secret is None and scope["type"] == "websocket":
+            secret = _websocket_protocol_token(scope)
+        if secret is not None:
+            key = "stream_token:" + token_digest(secret)[:32]
+            verdict = await counters.acquire(key, count, period)
+            if not verdict.allowed:
+                return verdict
+        return None
+
     async def _may_try_token(self, scope: Scope) -> bool:
         """An unseen token gets a try, but during an attack only so many per network."""
         if not self.shield.mode.active:
@@ -206,3 +259,41 @@ def _wants_page(scope: Scope) -> bool:
         if name == b"accept":
             return b"text/html" in value
     return False
+
+
+def _websocket_protocol_token(scope: Scope) -> str | None:
+    """The token a WebSocket client sends as ``Sec-WebSocket-Protocol`` (as Mastodon allows)."""
+    for name, value in scope["headers"]:
+        if name == b"sec-websocket-protocol":
+            token = value.split(b",")[0].strip()
+            return token.decode("latin-1") if token else None
+    return None
+
+
+async def _too_many(scope: Scope, receive: Receive, send: Send, verdict: Verdict) -> None:
+    """429 with ``Retry-After``; for a WebSocket, as an HTTP answer to its handshake if the
+    server can send one, else a close with "try again later"."""
+    now = time.time()
+    body = orjson.dumps({"error": "Too many streaming connections opened; try again later"})
+    reset = dt.datetime.fromtimestamp(verdict.reset_at, dt.UTC).isoformat(timespec="seconds")
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(verdict.retry_after(now)).encode()),
+        (b"x-ratelimit-limit", str(verdict.limit).encode()),
+        (b"x-ratelimit-remaining", b"0"),
+        (b"x-ratelimit-reset", reset.replace("+00:00", "Z").encode()),
+        *CORS_HEADERS,
+    ]
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 429, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": 429, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1013, "reason": "Try again later"})

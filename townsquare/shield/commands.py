@@ -44,6 +44,25 @@ def status(as_json: bool, data_dir: Path | None, database_url: str | None) -> No
         return
     click.echo(f"choice: {report['choice']}")
     click.echo(f"under attack: {'yes' if report['active'] else 'no'}")
+    for name, value in report["limits"].items():
+        click.echo(f"limit {name}: {value}")
     for worker in report["workers"]:
         state = "on" if worker["active"] else "off"
-        click.echo(f"worker {worker['pid']}: {state}, intensity {worker['intensity']}")
+        line = f"worker {worker['pid']}: under attack {state}, intensity {worker['intensity']}"
+        if "concurrency_limit" in worker:
+            line += (
+                f", concurrency {worker['in_flight']}/{worker['concurrency_limit']}"
+                f", difficulty {worker['difficulty']}"
+            )
+        click.echo(line)
+        for counter in ("admitted", "shed", "waiting"):
+            if counter in worker:
+                values = ", ".join(f"{k} {v}" for k, v in worker[counter].items())
+                click.echo(f"  {counter}: {values}")
+        if "challenged" in worker:
+            limited = sum(worker["rate_limited"].values())
+            click.echo(
+                f"  challenged {worker['challenged']}, passes issued {worker['passes_issued']}, "
+                f"rate limited {limited}, streaming refused {worker['streaming_refused']}, "
+                f"cache hits {worker['cache_hits']}"
+            )

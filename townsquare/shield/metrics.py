@@ -91,6 +91,24 @@ def render_metrics(shield: ShieldState) -> str:
             "Requests refused because their pass was used up.",
             metrics.pass_limited,
         ),
+        (
+            "townsquare_shield_streaming_refused_total",
+            "counter",
+            "Streaming connections refused for opening too often.",
+            metrics.streaming_refused,
+        ),
+        (
+            "townsquare_shield_cache_hits_total",
+            "counter",
+            "Anonymous public reads answered from the cache.",
+            shield.cache.hits if shield.cache is not None else 0,
+        ),
+        (
+            "townsquare_shield_cache_misses_total",
+            "counter",
+            "Anonymous public reads the cache could not answer.",
+            shield.cache.misses if shield.cache is not None else 0,
+        ),
     )
     for name, kind, help_text, value in singles:
         _family(lines, name, kind, help_text)

@@ -19,6 +19,8 @@ from typing import Any
 from townsquare.config import Settings
 
 CHOICES = ("auto", "on", "off")
+# Seconds between two reports of a busy worker's state to ``townsquare shield status``.
+REPORT_INTERVAL = 2.0
 
 
 def shield_dir(settings: Settings) -> Path:
@@ -75,8 +77,25 @@ def shield_status(settings: Settings) -> dict[str, Any]:
     return {
         "choice": read_forced_mode(settings),
         "active": any(w.get("active") for w in workers),
+        "limits": current_limits(settings),
         "workers": workers,
     }
+
+
+def current_limits(settings: Settings) -> dict[str, str]:
+    """The limits in force, as configured (``count/period``; seconds for deadlines)."""
+    names = [name for name in type(settings).model_fields if name.startswith("rate_limit_")]
+    limits = {name.removeprefix("rate_limit_"): str(getattr(settings, name)) for name in names}
+    limits["pass"] = settings.shield_pass_rate_limit
+    limits["queue_deadlines"] = (
+        f"trusted {settings.shield_queue_deadline_trusted:g}s, "
+        f"pass {settings.shield_queue_deadline_pass:g}s, "
+        f"anonymous {settings.shield_queue_deadline_anonymous:g}s"
+    )
+    limits["pow_difficulty"] = (
+        f"{settings.shield_pow_difficulty}+{settings.shield_pow_max_extra_difficulty} bits"
+    )
+    return limits
 
 
 class AttackMode:
@@ -99,6 +118,9 @@ class AttackMode:
         self._served = 0
         self._refused = 0  # shed, or challenged for lack of a pass
         self._queued_seconds = 0.0
+        # What the worker adds to its report (counters, limits); set by the shield's state.
+        self.snapshot: Callable[[], dict[str, Any]] | None = None
+        self._reported_at = -float("inf")
 
     @property
     def choice(self) -> str:
@@ -115,19 +137,29 @@ class AttackMode:
     @property
     def active(self) -> bool:
         self._roll(self.clock())
+        return self.active_now
+
+    @property
+    def active_now(self) -> bool:
         choice = self.choice
         if choice == "auto":
             return self.automatic
         return choice == "on"
 
     def served(self, queued_seconds: float) -> None:
-        self._roll(self.clock())
+        now = self.clock()
+        self._roll(now)
         self._served += 1
         self._queued_seconds += queued_seconds
+        if now - self._reported_at >= REPORT_INTERVAL:
+            self._report()
 
     def refused(self) -> None:
-        self._roll(self.clock())
+        now = self.clock()
+        self._roll(now)
         self._refused += 1
+        if now - self._reported_at >= REPORT_INTERVAL:
+            self._report()
 
     def _roll(self, now: float) -> None:
         if now - self._window_started < self.window:
@@ -157,13 +189,17 @@ class AttackMode:
         self._queued_seconds = 0.0
 
     def _report(self) -> None:
+        self._reported_at = self.clock()
         path = shield_dir(self.settings) / f"worker-{os.getpid()}.json"
-        report = {
+        report: dict[str, Any] = {
             "pid": os.getpid(),
-            "active": self.automatic,
+            "active": self.active_now,
+            "automatic": self.automatic,
             "intensity": self.intensity,
-            "changed_at": time.time(),
+            "reported_at": time.time(),
         }
+        if self.snapshot is not None:
+            report.update(self.snapshot())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report))

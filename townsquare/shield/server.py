@@ -27,6 +27,8 @@ class ConnectionLimits:
     body_timeout: float
     body_min_rate: int
     max_header_bytes: int
+    max_body_bytes: int
+    max_upload_bytes: int
     max_per_address: int
 
     @classmethod
@@ -36,20 +38,33 @@ class ConnectionLimits:
             body_timeout=settings.server_body_timeout,
             body_min_rate=max(1, settings.server_body_min_rate),
             max_header_bytes=settings.server_max_header_bytes,
+            max_body_bytes=settings.server_max_body_bytes,
+            max_upload_bytes=settings.max_image_bytes + UPLOAD_FORM_OVERHEAD,
             max_per_address=settings.server_max_connections_per_address,
         )
 
+
+# Media uploads may be as large as an image plus the multipart form around it.
+UPLOAD_PATHS = (b"/api/v1/media", b"/api/v2/media")
+UPLOAD_FORM_OVERHEAD = 64 * 1024
 
 # The longest a chunked body (no Content-Length to size its deadline by) may take.
 CHUNKED_BODY_FACTOR = 6
 
 
-def _response(status: bytes) -> bytes:
-    return b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+def _response(status: bytes, message: bytes) -> bytes:
+    body = b'{"error":"' + message + b'"}'
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+    )
 
 
-REQUEST_TIMEOUT = _response(b"408 Request Timeout")
-HEAD_TOO_LARGE = _response(b"431 Request Header Fields Too Large")
+REQUEST_TIMEOUT = _response(b"408 Request Timeout", b"The request took too long to arrive")
+HEAD_TOO_LARGE = _response(
+    b"431 Request Header Fields Too Large", b"The request headers are too large"
+)
+BODY_TOO_LARGE = _response(b"413 Content Too Large", b"The request body is too large")
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -72,6 +87,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.address: str | None = None
         self.reading_head = True
         self.head_bytes = 0
+        self.body_bytes = 0
+        self.max_body = self.guard.max_body_bytes
         self.head_deadline: asyncio.TimerHandle | None = None
         self.body_deadline: asyncio.TimerHandle | None = None
 
@@ -110,11 +127,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self.reading_head:
-            self.head_bytes += len(data)
-            if self.head_bytes > self.guard.max_header_bytes:
+            if self.head_bytes + len(data) > self.guard.max_header_bytes and not self._head_fits(
+                data
+            ):
                 self._refuse(HEAD_TOO_LARGE)
                 return
+            self.head_bytes += len(data)
         super().data_received(data)
+
+    def _head_fits(self, data: bytes) -> bool:
+        """Whether the head ends within its size cap in ``data`` (a body may follow it)."""
+        room = self.guard.max_header_bytes - self.head_bytes
+        # The blank line may straddle the previous chunk (whose bytes are already counted).
+        end = data.find(b"\r\n\r\n", 0, max(0, room))
+        return end != -1 and end + 4 <= room
 
     def on_headers_complete(self) -> None:
         self.reading_head = False
@@ -123,9 +149,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.head_deadline.cancel()
             self.head_deadline = None
         super().on_headers_complete()
+        self.body_bytes = 0
+        path = self.url.partition(b"?")[0]
+        uploading = path in UPLOAD_PATHS
+        self.max_body = self.guard.max_upload_bytes if uploading else self.guard.max_body_bytes
+        length = self._declared_length()
+        if length is not None and length > self.max_body:
+            self._refuse(BODY_TOO_LARGE)
+            return
         seconds = self._body_seconds()
         if seconds is not None and not self.transport.is_closing():
             self.body_deadline = self.loop.call_later(seconds, self._refuse, REQUEST_TIMEOUT)
+
+    def on_body(self, body: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        # Chunked bodies declare no length: count them as they come.
+        self.body_bytes += len(body)
+        if self.body_bytes > self.max_body:
+            self._refuse(BODY_TOO_LARGE)
+            return
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         if self.body_deadline is not None:
@@ -138,6 +182,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if not self.transport.is_closing():
             self._arm_head_deadline()
+
+    def _declared_length(self) -> int | None:
+        for name, value in self.headers:
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return None
+        return None
 
     def _body_seconds(self) -> float | None:
         """How long the body may take to arrive, or None when there is none."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from limits import parse
 
 from townsquare.config import Settings
+from townsquare.shield.cache import AnonymousCache
 from townsquare.shield.concurrency import AdaptiveLimit, AdmissionQueue
 from townsquare.shield.counters import CounterStore, MemoryCounterStore
 from townsquare.shield.mode import AttackMode
@@ -30,6 +32,7 @@ class ShieldMetrics:
     challenged: int = 0
     passes_issued: int = 0
     pass_limited: int = 0
+    streaming_refused: int = 0
     rate_limited: dict[str, int] = field(default_factory=dict)
 
 
@@ -44,6 +47,8 @@ class ShieldState:
     metrics: ShieldMetrics
     pass_rate: tuple[int, float]
     unknown_token_rate: tuple[int, float]
+    streaming_rate: tuple[int, float]
+    cache: AnonymousCache | None
 
     @classmethod
     def from_settings(cls, settings: Settings, counters: CounterStore | None = None) -> ShieldState:
@@ -69,7 +74,7 @@ class ShieldState:
                 from townsquare.shield.redis_counters import RedisCounterStore
 
                 counters = RedisCounterStore.from_url(settings.redis_url)
-        return cls(
+        shield = cls(
             settings=settings,
             counters=counters,
             limit=limit,
@@ -79,7 +84,38 @@ class ShieldState:
             metrics=ShieldMetrics(),
             pass_rate=rate(settings.shield_pass_rate_limit),
             unknown_token_rate=rate(settings.shield_unknown_token_rate_limit),
+            streaming_rate=rate(settings.rate_limit_streaming),
+            cache=AnonymousCache(
+                ttl=settings.shield_cache_ttl,
+                max_entries=settings.shield_cache_max_entries,
+                extra_headers=[
+                    (b"access-control-allow-origin", b"*"),
+                    (b"access-control-expose-headers", b"Link, Retry-After"),
+                ],
+            )
+            if settings.shield_cache_ttl > 0
+            else None,
         )
+        shield.mode.snapshot = shield.snapshot
+        return shield
+
+    def snapshot(self) -> dict[str, Any]:
+        """This worker's counters and current limits, for ``townsquare shield status``."""
+        metrics = self.metrics
+        return {
+            "concurrency_limit": self.limit.limit,
+            "in_flight": self.queue.in_flight,
+            "min_latency_ms": round((self.limit.min_rtt or 0.0) * 1000, 2),
+            "difficulty": self.difficulty,
+            "admitted": dict(zip(PRIORITY_CLASSES, metrics.admitted, strict=True)),
+            "shed": dict(zip(PRIORITY_CLASSES, metrics.shed, strict=True)),
+            "waiting": dict(zip(PRIORITY_CLASSES, self.queue.waiting, strict=True)),
+            "challenged": metrics.challenged,
+            "passes_issued": metrics.passes_issued,
+            "rate_limited": dict(metrics.rate_limited),
+            "streaming_refused": metrics.streaming_refused,
+            "cache_hits": self.cache.hits if self.cache is not None else 0,
+        }
 
     async def aclose(self) -> None:
         close = getattr(self.counters, "aclose", None)

@@ -1,0 +1,90 @@
+"""Password attempts are limited per account before the hash, without telling who exists."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import Person
+from tests.shield.conftest import AppFactory, client_from
+from townsquare.accounts import service
+
+
+@pytest.fixture
+async def limited_app(shielded: AppFactory) -> FastAPI:
+    return await shielded(rate_limit_login_account="3/minute")
+
+
+async def _credentials(app: FastAPI) -> dict[str, str]:
+    response = await client_from(app).post(
+        "/api/v1/apps",
+        json={"client_name": "stuffer", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"},
+    )
+    body = response.json()
+    return {"client_id": body["client_id"], "client_secret": body["client_secret"]}
+
+
+async def _attempt(app: FastAPI, n: int, username: str, creds: dict[str, str]) -> httpx.Response:
+    # Each attempt from a different network: the per-address limits never see a repeat.
+    return await client_from(app, f"10.{n}.0.1").post(
+        "/oauth/token",
+        data={"grant_type": "password", "username": username, "password": "wrong", **creds},
+    )
+
+
+async def test_attempts_on_one_account_from_many_addresses_are_cut_off_before_the_hash(
+    limited_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from townsquare.state import state_of
+
+    db = state_of(limited_app).db
+    async with db.write() as session:
+        await service.create_account(
+            session,
+            service.NewAccount(
+                username="victim", email="victim@example.test", password="correct horse battery"
+            ),
+        )
+    hashed = 0
+    verify = service.verify_password
+
+    def counting_verify(stored: str | None, password: str) -> bool:
+        nonlocal hashed
+        hashed += 1
+        return verify(stored, password)
+
+    monkeypatch.setattr(service, "verify_password", counting_verify)
+    creds = await _credentials(limited_app)
+    answers = [await _attempt(limited_app, n, "victim", creds) for n in range(5)]
+    assert [a.status_code for a in answers] == [400, 400, 400, 429, 429]
+    assert hashed == 3
+    assert answers[3].json()["error"].startswith("Too many login attempts")
+    assert int(answers[3].headers["Retry-After"]) >= 1
+
+    # By email it is the same account, with the same budget.
+    assert (await _attempt(limited_app, 9, "victim@example.test", creds)).status_code == 429
+
+    # An account that does not exist answers exactly alike, so the limit reveals nothing.
+    ghost = [await _attempt(limited_app, 20 + n, "nobody-here", creds) for n in range(5)]
+    assert [a.status_code for a in ghost] == [400, 400, 400, 429, 429]
+    assert ghost[0].json() == answers[0].json()
+    assert ghost[3].json() == answers[3].json()
+
+
+async def test_a_correct_password_still_works_for_other_accounts(
+    limited_app: FastAPI, alice: Person
+) -> None:
+    creds = await _credentials(limited_app)
+    for n in range(4):
+        await _attempt(limited_app, n, "someone-else", creds)
+    response = await client_from(limited_app, "10.99.0.1").post(
+        "/oauth/token",
+        data={
+            "grant_type": "password",
+            "username": "alice",
+            "password": "correct horse battery",
+            **creds,
+        },
+    )
+    assert response.status_code == 200, response.text

@@ -1,0 +1,35 @@
+"""Password attempts counted per account before the password hash is computed.
+
+The rate limits in front of the app count logins per address and per network; a credential
+stuffing run spread over many addresses against one account is only seen here, once the login
+name is known. The count is keyed by the account when the name matches one and by the name
+itself when it does not, and both answer alike, so the limit tells nobody whether an account
+exists. It is checked before the hash, so refused attempts cost a counter increment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from townsquare.shield.state import ShieldState, rate
+from townsquare.state import AppState
+
+
+async def login_retry_after(state: AppState, login: str, account_id: int | None) -> int | None:
+    """None when this attempt may go on to the password check, else seconds to wait."""
+    shield = state.extras.get("shield")
+    if not isinstance(shield, ShieldState) or not state.settings.rate_limits_enabled:
+        return None
+    if account_id is not None:
+        key = f"login_account:{account_id}"
+    else:
+        name = login.strip().lower().encode()
+        key = "login_account:?" + hashlib.sha256(name).hexdigest()[:32]
+    count, period = rate(state.settings.rate_limit_login_account)
+    verdict = await shield.counters.acquire(key, count, period)
+    if verdict.allowed:
+        return None
+    limited = shield.metrics.rate_limited
+    limited["login_account"] = limited.get("login_account", 0) + 1
+    return verdict.retry_after(time.time())
