@@ -34,6 +34,7 @@ from townsquare.state import AppState
 from townsquare.statuses import routes as statuses
 from townsquare.streaming import routes as streaming
 from townsquare.timelines import routes as timelines
+from townsquare.web import routes as web
 
 log = logging.getLogger("townsquare")
 
@@ -52,6 +53,7 @@ ROUTERS = (
     media.router,
     streaming.router,
     moderation.router,
+    web.router,
 )
 
 
