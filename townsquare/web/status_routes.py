@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -66,10 +67,9 @@ async def post(request: Request) -> Response:
     try:
         params = await read_form(request, max_bytes=max_bytes)
         draft = parse(StatusDraft, _draft_params(params))
-        files = [f for f in params.get("media", []) if getattr(f, "filename", "")]
-        if not isinstance(params.get("media"), list):
-            single = params.get("media")
-            files = [single] if getattr(single, "filename", "") else []
+        media_field = params.get("media", [])
+        chosen = media_field if isinstance(media_field, list) else [media_field]
+        files = [f for f in chosen if isinstance(f, UploadFile) and f.filename]
         if len(files) > state.settings.max_media_attachments:
             raise ApiError(
                 422, f"At most {state.settings.max_media_attachments} images on one post"

@@ -1,0 +1,95 @@
+"""Posting and acting through the web pages, and their answers to bad input."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from .conftest import BrowserFactory
+
+JSON = {"Accept": "application/json"}
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_landing_page_for_visitors_and_home_for_members(browser: BrowserFactory) -> None:
+    anonymous = await browser()
+    landing = await anonymous.http.get("/")
+    assert landing.status_code == 200
+    assert "Sign up" in landing.text and 'lang="en"' in landing.text
+    alice = await browser("alice")
+    home = await alice.http.get("/")
+    assert 'id="compose"' in home.text and "<h1>Home</h1>" in home.text
+
+
+async def test_post_with_an_image_reply_like_and_counts(browser: BrowserFactory) -> None:
+    alice, bob = await browser("alice"), await browser("bob")
+    token = await alice.csrf()
+    posted = await alice.http.post(
+        "/statuses",
+        data={"csrf_token": token, "status": "a red square", "media_description": "Red square"},
+        files={"media": ("red.png", png(), "image/png")},
+        headers=JSON,
+    )
+    assert posted.status_code == 200, posted.text
+    status_id = posted.json()["id"]
+    assert 'alt="Red square"' in posted.json()["html"]
+    reply = await bob.submit(
+        "/statuses", {"status": "@alice nice", "in_reply_to_id": status_id}, headers=JSON
+    )
+    assert reply.status_code == 200
+    liked = await bob.submit(f"/statuses/{status_id}/favourite", {}, headers=JSON)
+    assert 'aria-pressed="true"' in liked.json()["html"]
+    thread = await alice.http.get(f"/@alice/{status_id}")
+    assert "@alice nice" in thread.text or "nice" in thread.text
+    assert 'alt="Red square"' in thread.text
+    assert '<span class="count">1</span>' in thread.text
+
+
+async def test_too_long_posts_are_refused_clearly(browser: BrowserFactory) -> None:
+    alice = await browser("alice")
+    answer = await alice.submit("/statuses", {"status": "x" * 501}, headers=JSON)
+    assert answer.status_code == 422
+    assert "error" in answer.json()
+    page = await alice.submit("/statuses", {"status": "x" * 501})
+    assert page.status_code == 422 and "text/html" in page.headers["content-type"]
+    assert "xxxxxxxxxx" not in (await alice.http.get("/@alice")).text
+
+
+async def test_images_that_are_not_images_are_refused(browser: BrowserFactory) -> None:
+    alice = await browser("alice")
+    token = await alice.csrf()
+    answer = await alice.http.post(
+        "/statuses",
+        data={"csrf_token": token, "status": "broken"},
+        files={"media": ("x.png", b"not an image", "image/png")},
+        headers=JSON,
+    )
+    assert answer.status_code == 422
+    assert "broken" not in (await alice.http.get("/@alice")).text
+
+
+async def test_unknown_pages_and_ids_are_404_pages(browser: BrowserFactory) -> None:
+    anonymous = await browser()
+    for path in ("/@nobody", "/@alice/notanumber", "/@nobody/123"):
+        answer = await anonymous.http.get(path)
+        assert answer.status_code in (404, 422), path
+        assert "text/html" in answer.headers["content-type"]
+
+
+async def test_follow_profile_and_search(browser: BrowserFactory) -> None:
+    alice, bob = await browser("alice"), await browser("bob")
+    profile = await alice.http.get("/@bob")
+    assert ">Follow<" in profile.text
+    bob_id = profile.text.split('action="/accounts/')[1].split("/")[0]
+    await alice.submit(f"/accounts/{bob_id}/follow", {})
+    assert ">Unfollow<" in (await alice.http.get("/@bob")).text
+    found = await alice.http.get("/search", params={"q": "bo", "fragment": "1"})
+    assert "@bob" in found.text
+    await bob.submit("/settings/profile", {"display_name": "Bob B", "note": "hello"})
+    assert "Bob B" in (await alice.http.get("/@bob")).text
