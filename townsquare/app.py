@@ -25,6 +25,7 @@ from townsquare.media import routes as media
 from townsquare.moderation import routes as moderation
 from townsquare.notifications import routes as notifications
 from townsquare.oauth import routes as oauth
+from townsquare.rooms import routes as rooms
 from townsquare.search import routes as search
 from townsquare.shield import routes as shield
 from townsquare.shield.admission import AdmissionMiddleware
@@ -52,6 +53,7 @@ ROUTERS = (
     search.router,
     media.router,
     streaming.router,
+    rooms.router,
     moderation.router,
     web.router,
 )

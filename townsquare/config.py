@@ -248,3 +248,22 @@ class Settings(BaseSettings):
     server_keep_alive: float = Field(
         5.0, description="Seconds an idle keep-alive connection stays open."
     )
+
+    # Live audio rooms (townsquare/rooms/, docs/ROOMS.md).
+    rooms_listener_buffer_bytes: int = Field(
+        16_384,
+        description="Bytes of audio waiting for one room listener; beyond it whole Clusters "
+        "are skipped for that listener.",
+    )
+    rooms_listener_max_lag: float = Field(
+        8.0,
+        description="Seconds a room listener may stay over its buffer before it is cut off.",
+    )
+    rooms_join_rate: float = Field(
+        1_000.0,
+        description="Room listening handshakes admitted per second and worker; more are "
+        "answered 503 with Retry-After (0 admits all).",
+    )
+    rooms_segment_seconds: float = Field(
+        2.0, description="Approximate length of the HTTP segments a room's tracks are cut into."
+    )

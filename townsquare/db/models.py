@@ -10,6 +10,7 @@ from townsquare.media.models import MediaAttachment
 from townsquare.moderation.models import Report
 from townsquare.notifications.models import Notification
 from townsquare.oauth.models import OAuthApp, OAuthCode, OAuthToken
+from townsquare.rooms.models import Room, RoomMember
 from townsquare.statuses.models import (
     Bookmark,
     Favourite,
@@ -56,6 +57,8 @@ __all__ = [
     "Poll",
     "PollVote",
     "Report",
+    "Room",
+    "RoomMember",
     "Status",
     "StatusEdit",
     "StatusTag",

@@ -1,0 +1,79 @@
+"""Rooms in-process: the REST API through httpx, the two WebSockets through httpx-ws."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx_ws import AsyncWebSocketSession
+
+from tests.conftest import Person
+from tests.streaming.conftest import WebSocketApp, connect_ws
+from tests.streaming.conftest import ws as ws
+from townsquare.rooms import frames
+from townsquare.rooms.hub import RoomHub, hub_of
+from townsquare.state import state_of
+
+WAIT = 5.0
+__all__ = ["WAIT", "Room", "connect_ws", "next_frame", "wait_for"]
+
+Room = dict[str, Any]
+OpenRoom = Callable[..., Awaitable[Room]]
+
+
+@pytest.fixture
+def hub(app: FastAPI) -> RoomHub:
+    return hub_of(state_of(app))
+
+
+@pytest.fixture
+def open_room() -> OpenRoom:
+    async def create(host: Person, title: str = "Morning chat", **params: Any) -> Room:
+        response = await host.client.post("/api/v1/rooms", json={"title": title, **params})
+        assert response.status_code == 200, response.text
+        room: Room = response.json()
+        return room
+
+    return create
+
+
+async def wait_for(check: Callable[[], bool], within: float = WAIT) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+async def next_frame(session: AsyncWebSocketSession) -> tuple[int, int, bytes] | dict[str, Any]:
+    """The next media frame as (kind, track, payload), or the next room event as a dict."""
+    while True:
+        message = await asyncio.wait_for(session.receive(), WAIT)
+        if isinstance(message.data, bytes):
+            return frames.parse_frame(message.data)
+        import json
+
+        event: dict[str, Any] = json.loads(message.data)
+        if event.get("type") not in ("keepalive", "listeners"):
+            return event
+
+
+def listeners_in(hub: RoomHub, room: Room) -> int:
+    relay = hub.relays.get(int(room["id"]))
+    return len(relay.listeners) if relay else 0
+
+
+def listen_url(room: Room, person: Person | None = None) -> str:
+    token = f"?access_token={person.token}" if person else ""
+    return f"/api/v1/rooms/{room['id']}/listen{token}"
+
+
+def speak_url(room: Room, person: Person) -> str:
+    return f"/api/v1/rooms/{room['id']}/speak?access_token={person.token}"
+
+
+WS = WebSocketApp

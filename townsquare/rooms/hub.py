@@ -1,0 +1,161 @@
+"""This process's share of the live rooms: a relay per room it serves, joined to the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+
+import orjson
+
+from townsquare.api.errors import ApiError
+from townsquare.rooms import frames
+from townsquare.rooms.admission import JoinAdmission
+from townsquare.rooms.bus import RoomBus, room_bus
+from townsquare.rooms.relay import Listener, ListenerLimits, RelayStats, RoomRelay
+from townsquare.state import AppState
+
+log = logging.getLogger("townsquare.rooms")
+EXTRAS_KEY = "rooms"
+
+
+class RoomHub:
+    def __init__(
+        self,
+        bus: RoomBus,
+        limits: ListenerLimits,
+        *,
+        count_interval: float = 2.0,
+        admission: JoinAdmission | None = None,
+    ) -> None:
+        self.bus = bus
+        self.limits = limits
+        self.stats = RelayStats()
+        self.count_interval = count_interval
+        self.admission = admission or JoinAdmission(rate=1_000.0, burst=1_000)
+        self.relays: dict[int, RoomRelay] = {}
+        self._users: dict[int, int] = {}  # connections per relay (listeners and speakers)
+        self._counts: dict[int, int] = {}
+        self._lock = asyncio.Lock()
+        self._counter: asyncio.Task[None] | None = None
+        bus.bind(self._deliver)
+
+    def start(self) -> None:
+        self._counter = asyncio.create_task(self._count_loop(), name="rooms-listener-count")
+
+    async def stop(self) -> None:
+        if self._counter is not None:
+            self._counter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._counter
+        for relay in list(self.relays.values()):
+            relay.close_all("shutdown")
+        await self.bus.close()
+
+    def _deliver(self, room_id: int, frame: bytes) -> None:
+        relay = self.relays.get(room_id)
+        if relay is not None:
+            relay.deliver(frame)
+
+    async def _enter(self, room_id: int) -> RoomRelay:
+        async with self._lock:
+            relay = self.relays.get(room_id)
+            if relay is None:
+                relay = RoomRelay(room_id, self.limits, self.stats)
+                self.relays[room_id] = relay
+                for init in await self.bus.watch(room_id):
+                    relay.deliver(init)
+            self._users[room_id] = self._users.get(room_id, 0) + 1
+            return relay
+
+    async def _exit(self, room_id: int) -> None:
+        async with self._lock:
+            left = self._users.get(room_id, 1) - 1
+            if left > 0:
+                self._users[room_id] = left
+                return
+            self._users.pop(room_id, None)
+            self._counts.pop(room_id, None)
+            if self.relays.pop(room_id, None) is not None:
+                await self.bus.unwatch(room_id)
+
+    async def join(self, room_id: int, account_id: int | None) -> tuple[RoomRelay, Listener]:
+        relay = await self._enter(room_id)
+        listener = relay.add_listener(account_id)
+        await self.bus.count_listeners(room_id, 1)
+        return relay, listener
+
+    async def leave(self, relay: RoomRelay, listener: Listener) -> None:
+        relay.remove_listener(listener)
+        with contextlib.suppress(Exception):
+            await self.bus.count_listeners(relay.room_id, -1)
+        await self._exit(relay.room_id)
+
+    async def add_speaker(
+        self, room_id: int, account_id: int, close: Callable[[str], None]
+    ) -> RoomRelay:
+        relay = await self._enter(room_id)
+        previous = relay.speaker_closers.get(account_id)
+        if previous is not None:
+            previous("replaced")  # one stream per speaker: the newest connection wins
+        relay.speaker_closers[account_id] = close
+        return relay
+
+    async def remove_speaker(
+        self, relay: RoomRelay, account_id: int, close: Callable[[str], None]
+    ) -> None:
+        if relay.speaker_closers.get(account_id) is close:
+            del relay.speaker_closers[account_id]
+        await self._exit(relay.room_id)
+
+    async def publish(self, room_id: int, frame: bytes) -> None:
+        await self.bus.publish(room_id, frame)
+
+    async def event(self, room_id: int, event: Mapping[str, object]) -> None:
+        await self.bus.publish(room_id, frames.event_frame(orjson.dumps(event).decode()))
+
+    async def listener_count(self, room_id: int) -> int:
+        return await self.bus.count_listeners(room_id, 0)
+
+    async def _count_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.count_interval)
+            for room_id, relay in list(self.relays.items()):
+                try:
+                    count = await self.bus.count_listeners(room_id, 0)
+                except Exception:
+                    log.exception("rooms: reading the listener count failed")
+                    continue
+                if self._counts.get(room_id) != count:
+                    self._counts[room_id] = count
+                    relay.send_event(orjson.dumps({"type": "listeners", "count": count}).decode())
+
+
+def hub_of(state: AppState) -> RoomHub:
+    hub = state.extras.get(EXTRAS_KEY)
+    if not isinstance(hub, RoomHub):
+        raise ApiError(503, "Rooms are not available")
+    return hub
+
+
+async def start_rooms(state: AppState) -> None:
+    settings = state.settings
+    hub = RoomHub(
+        room_bus(settings.redis_url),
+        ListenerLimits(
+            buffer_bytes=settings.rooms_listener_buffer_bytes,
+            max_lag=settings.rooms_listener_max_lag,
+        ),
+        admission=JoinAdmission(
+            rate=settings.rooms_join_rate, burst=max(1, int(settings.rooms_join_rate))
+        ),
+    )
+    hub.start()
+    state.extras[EXTRAS_KEY] = hub
+
+
+async def stop_rooms(state: AppState) -> None:
+    hub = state.extras.pop(EXTRAS_KEY, None)
+    if isinstance(hub, RoomHub):
+        await hub.stop()

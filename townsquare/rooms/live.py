@@ -1,0 +1,233 @@
+"""The two WebSockets of a live room: a speaker sends WebM, a listener receives frames.
+
+``/api/v1/rooms/<id>/speak`` takes binary messages, the chunks of one WebM/Opus stream as a
+MediaRecorder hands them over; only the host, co-hosts and speakers who are not muted may open
+it. ``/api/v1/rooms/<id>/listen`` sends the live tracks' INIT frames, then whole Clusters and
+JSON room events (docs/ROOMS.md). Both take the token as ``access_token`` or as the WebSocket
+subprotocol, like the streaming API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from townsquare.api.auth import Viewer
+from townsquare.api.errors import ApiError
+from townsquare.api.params import as_id
+from townsquare.api.responses import FastJSON
+from townsquare.ids import new_id
+from townsquare.rooms import frames
+from townsquare.rooms.admission import JoinAdmission
+from townsquare.rooms.ebml import ClusterSplitter, EbmlError
+from townsquare.rooms.hub import RoomHub, hub_of
+from townsquare.rooms.recording import TrackRecorder, room_dir
+from townsquare.rooms.relay import ListenerClosed
+from townsquare.rooms.service import check_may_listen
+from townsquare.state import app_state
+from townsquare.streaming.auth import protocol_token, stream_viewer
+
+log = logging.getLogger("townsquare.rooms")
+
+# Seconds of quiet after which a listener gets a keepalive (which also finds dead connections).
+KEEPALIVE = 15.0
+KEEPALIVE_MESSAGE = {"type": "websocket.send", "text": '{"type":"keepalive"}'}
+# Close codes: normal, policy violation, unsupported data; 4000+ are the application's.
+NORMAL = 1000
+POLICY_VIOLATION = 1008
+UNSUPPORTED_DATA = 1003
+CLOSE_CODES = {"too slow": 4008, "removed": 4003, "muted": 4009, "not a speaker": 4009}
+
+
+async def refuse(websocket: WebSocket, error: ApiError) -> None:
+    """Answer with a plain HTTP error before the upgrade where the server allows it."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        response = FastJSON(
+            {"error": error.message}, status_code=error.status, headers=error.headers
+        )
+        await websocket.send_denial_response(response)
+    else:
+        await websocket.close(code=POLICY_VIOLATION, reason=error.message)
+
+
+async def _room_for(websocket: WebSocket, room_id: str, viewer: Viewer) -> tuple[int, bool]:
+    """(room id, may speak) once the viewer is allowed to listen."""
+    state = app_state(websocket)
+    async with state.db.read() as session:
+        from townsquare.rooms.service import visible_room
+
+        room = await visible_room(session, as_id(room_id), viewer.account_id)
+        part = await check_may_listen(session, room, viewer.account_id)
+        return room.id, part.may_speak
+
+
+async def listen(websocket: WebSocket, room_id: str) -> None:
+    hub = hub_of(app_state(websocket))
+    try:
+        wait = hub.admission.admit()
+        if wait:
+            raise ApiError(
+                503,
+                "Too many listeners are joining; try again shortly",
+                headers={"Retry-After": JoinAdmission.retry_after(wait)},
+            )
+        viewer = await stream_viewer(websocket)
+        room, _may_speak = await _room_for(websocket, room_id, viewer)
+    except ApiError as error:
+        await refuse(websocket, error)
+        return
+    await websocket.accept(subprotocol=protocol_token(websocket))
+    relay, listener = await hub.join(room, viewer.account_id)
+    listener.task = asyncio.current_task()
+    reason = "gone"
+    try:
+        while True:
+            item = await listener.next(KEEPALIVE)
+            listener.sending = True
+            if item is None:
+                await websocket.send(KEEPALIVE_MESSAGE)
+            else:
+                message, size, sequence = item
+                await websocket.send(message)
+                listener.sent(size, sequence)
+            listener.sending = False
+    except ListenerClosed as closed:
+        reason = closed.reason
+    except asyncio.CancelledError:
+        # Cut off while stuck writing to a connection that reads nothing.
+        if listener.closed is None:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        reason = listener.closed
+    except (WebSocketDisconnect, OSError, RuntimeError):
+        reason = "gone"
+    finally:
+        await hub.leave(relay, listener)
+    if reason != "gone":
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                websocket.close(code=CLOSE_CODES.get(reason, NORMAL), reason=reason), 5.0
+            )
+
+
+async def speak(websocket: WebSocket, room_id: str) -> None:
+    state = app_state(websocket)
+    hub = hub_of(state)
+    try:
+        viewer = await stream_viewer(websocket)
+        if viewer.account is None:
+            raise ApiError(401, "This method requires an authenticated user")
+        room, may_speak = await _room_for(websocket, room_id, viewer)
+        if not may_speak:
+            raise ApiError(403, "Only speakers may speak in this room")
+    except ApiError as error:
+        await refuse(websocket, error)
+        return
+    account_id = viewer.account.id
+    await websocket.accept(subprotocol=protocol_token(websocket))
+    session = SpeakingSession(hub, room, account_id, new_id())
+    await session.run(websocket, state.settings.data_dir, state.settings.rooms_segment_seconds)
+
+
+class SpeakingSession:
+    """One speaking connection: its track, cut into Clusters, published and recorded."""
+
+    def __init__(self, hub: RoomHub, room_id: int, account_id: int, track_id: int) -> None:
+        self.hub = hub
+        self.room_id = room_id
+        self.account_id = account_id
+        self.track_id = track_id
+        self.stop_reason: str | None = None
+        self._task: asyncio.Task[object] | None = None
+
+    def close(self, reason: str) -> None:
+        """Called by the relay when the speaker is muted, removed, replaced or the room ends."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            if self._task is not None:
+                self._task.cancel()
+
+    async def run(self, websocket: WebSocket, data_dir: object, segment_seconds: float) -> None:
+        from pathlib import Path
+
+        assert isinstance(data_dir, Path)
+        self._task = asyncio.current_task()
+        relay = await self.hub.add_speaker(self.room_id, self.account_id, self.close)
+        splitter = ClusterSplitter()
+        recorder = TrackRecorder(
+            room_dir(data_dir, self.room_id) / str(self.track_id),
+            self.track_id,
+            self.account_id,
+            segment_seconds=segment_seconds,
+        )
+        started = False
+        close_code, close_reason = NORMAL, ""
+        try:
+            await self.hub.event(
+                self.room_id,
+                {
+                    "type": "speaking",
+                    "account_id": str(self.account_id),
+                    "track": str(self.track_id),
+                },
+            )
+            while self.stop_reason is None:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                chunk = message.get("bytes")
+                if chunk is None:
+                    continue
+                clusters = splitter.feed(chunk)
+                if not started and splitter.init_segment is not None:
+                    started = True
+                    recorder.start(splitter.init_segment)
+                    await self.hub.publish(
+                        self.room_id,
+                        frames.media_frame(frames.INIT, self.track_id, splitter.init_segment),
+                    )
+                for cluster in clusters:
+                    await self.hub.publish(
+                        self.room_id, frames.media_frame(frames.CLUSTER, self.track_id, cluster)
+                    )
+                    recorder.add(cluster)
+        except EbmlError as error:
+            close_code, close_reason = UNSUPPORTED_DATA, str(error)[:120]
+        except asyncio.CancelledError:
+            if self.stop_reason is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            pass
+        finally:
+            if self.stop_reason is not None:
+                close_code = CLOSE_CODES.get(self.stop_reason, NORMAL)
+                close_reason = self.stop_reason
+            await self._wind_up(started, recorder)
+            await self.hub.remove_speaker(relay, self.account_id, self.close)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(websocket.close(code=close_code, reason=close_reason), 5.0)
+
+    async def _wind_up(self, started: bool, recorder: TrackRecorder) -> None:
+        try:
+            if started:
+                recorder.finish()
+                await self.hub.publish(self.room_id, frames.media_frame(frames.END, self.track_id))
+            await self.hub.event(
+                self.room_id,
+                {
+                    "type": "speaker_left",
+                    "account_id": str(self.account_id),
+                    "track": str(self.track_id),
+                },
+            )
+        except Exception:
+            log.exception("rooms: winding up track %s failed", self.track_id)
