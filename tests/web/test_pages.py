@@ -32,8 +32,8 @@ async def test_post_with_an_image_reply_like_and_counts(browser: BrowserFactory)
     token = await alice.csrf()
     posted = await alice.http.post(
         "/statuses",
-        data={"csrf_token": token, "status": "a red square", "media_description": "Red square"},
-        files={"media": ("red.png", png(), "image/png")},
+        data={"csrf_token": token, "status": "a red square", "media_description[]": "Red square"},
+        files={"media[]": ("red.png", png(), "image/png")},
         headers=JSON,
     )
     assert posted.status_code == 200, posted.text
@@ -67,7 +67,7 @@ async def test_images_that_are_not_images_are_refused(browser: BrowserFactory) -
     answer = await alice.http.post(
         "/statuses",
         data={"csrf_token": token, "status": "broken"},
-        files={"media": ("x.png", b"not an image", "image/png")},
+        files={"media[]": ("x.png", b"not an image", "image/png")},
         headers=JSON,
     )
     assert answer.status_code == 422

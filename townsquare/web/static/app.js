@@ -112,7 +112,7 @@
   document.querySelectorAll("[data-attachment]").forEach(function (box) {
     var input = box.querySelector('input[type="file"]');
     var preview = box.querySelector("img.preview");
-    var alt = box.querySelector('input[name="media_description"]');
+    var alt = box.querySelector('input[name="media_description[]"]');
     input.addEventListener("change", function () {
       var file = input.files && input.files[0];
       if (!file) { preview.hidden = true; preview.removeAttribute("src"); return; }
@@ -257,6 +257,8 @@
     if (conversation) { stream = "direct"; }
     var source = new EventSource("/api/v1/streaming/" + stream);
     var badge = document.getElementById("unread-badge");
+    source.addEventListener("open", function () { document.body.setAttribute("data-live", "open"); });
+    source.addEventListener("error", function () { document.body.setAttribute("data-live", "retrying"); });
     source.addEventListener("update", function (event) {
       if (!feed) { return; }
       var status = JSON.parse(event.data);
