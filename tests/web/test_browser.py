@@ -163,3 +163,38 @@ def test_logging_in_and_out_in_the_browser(chromium: Browser, base_url: str) -> 
     assert cookies["townsquare_session"]["httpOnly"]
     assert cookies["townsquare_session"]["sameSite"] == "Lax"
     page.context.close()
+
+
+SERIOUS = {"serious", "critical"}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_main_pages_have_no_serious_accessibility_violations(
+    chromium: Browser, base_url: str, scheme: str
+) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    page, username = sign_up(chromium, base_url, "erin")
+    page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    page.get_by_label("Post text").fill("Checking #accessibility")
+    page.get_by_role("button", name="Post", exact=True).click()
+    post = page.locator("article.status", has_text="Checking")
+    expect(post).to_be_visible()
+    thread = post.locator("a.time").get_attribute("href")
+    axe = Axe()
+    found: dict[str, list[str]] = {}
+    for path in ("/", "/public", f"/@{username}", str(thread), "/notifications", "/search?q=e"):
+        page.goto(path)
+        for violation in axe.run(page).response["violations"]:
+            if violation["impact"] in SERIOUS:
+                found.setdefault(path, []).append(violation["id"])
+    anonymous = chromium.new_context(base_url=base_url).new_page()
+    anonymous.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    for path in ("/", "/auth/sign_in", "/auth/sign_up"):
+        anonymous.goto(path)
+        for violation in axe.run(anonymous).response["violations"]:
+            if violation["impact"] in SERIOUS:
+                found.setdefault(f"anonymous {path}", []).append(violation["id"])
+    page.context.close()
+    anonymous.context.close()
+    assert not found
