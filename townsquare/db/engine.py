@@ -28,7 +28,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
-    "PRAGMA cache_size=-32000",
+    # 8 MB of page cache per connection: a worker holds up to pool size + 1 connections, and
+    # the operating system caches the file for all of them.
+    "PRAGMA cache_size=-8000",
     "PRAGMA temp_store=MEMORY",
 )
 

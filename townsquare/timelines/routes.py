@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.api.auth import Viewer, anyone, user
 from townsquare.api.errors import ApiError
@@ -26,15 +27,20 @@ router.include_router(list_routes.router)
 router.include_router(marker_routes.router)
 
 
-async def _respond(
-    request: Request, viewer_id: int | None, statuses: Sequence[Status]
+async def _render(
+    request: Request, session: AsyncSession, viewer_id: int | None, statuses: Sequence[Status]
 ) -> JSONResponse:
-    state = app_state(request)
-    async with state.db.read() as session:
-        rendered = await render_statuses(session, state, viewer_id, statuses)
+    rendered = await render_statuses(session, app_state(request), viewer_id, statuses)
     response = FastJSON(rendered)
     link_header(request, response, [status.id for status in statuses])
     return response
+
+
+async def _respond(
+    request: Request, viewer_id: int | None, statuses: Sequence[Status]
+) -> JSONResponse:
+    async with app_state(request).db.read() as session:
+        return await _render(request, session, viewer_id, statuses)
 
 
 @router.get("/api/v1/timelines/home")
@@ -42,11 +48,12 @@ async def home(request: Request, viewer: Viewer = Depends(user("read:statuses"))
     account = viewer.require_account()
     page: Page = page_params(request)
     state = app_state(request)
+    # One read session for the page and its rendering: the busiest endpoint of all.
     async with state.db.read() as session:
         statuses = await home_timeline(
             session, account.id, page, pull_threshold=state.settings.fanout_pull_threshold
         )
-    return await _respond(request, account.id, statuses)
+        return await _render(request, session, account.id, statuses)
 
 
 @router.get("/api/v1/timelines/public")
