@@ -93,3 +93,26 @@ async def test_follow_profile_and_search(browser: BrowserFactory) -> None:
     assert "@bob" in found.text
     await bob.submit("/settings/profile", {"display_name": "Bob B", "note": "hello"})
     assert "Bob B" in (await alice.http.get("/@bob")).text
+
+
+async def test_anonymous_pages_without_forms_set_no_cookie(browser: BrowserFactory) -> None:
+    alice = await browser("alice")
+    await alice.submit("/statuses", {"status": "public words"}, headers=JSON)
+    anonymous = await browser()
+    profile = await anonymous.http.get("/@alice")
+    assert "public words" in profile.text
+    assert "set-cookie" not in profile.headers
+    assert profile.headers["cache-control"].startswith("public")
+    login = await anonymous.http.get("/auth/sign_in")
+    assert "townsquare_web_csrf=" in login.headers["set-cookie"]
+    assert "no-store" in login.headers["cache-control"]
+    mine = await alice.http.get("/@alice")
+    assert "no-store" in mine.headers["cache-control"]
+
+
+async def test_default_avatar_and_header_are_served(browser: BrowserFactory) -> None:
+    anonymous = await browser()
+    for name in ("avatar.png", "header.png"):
+        image = await anonymous.http.get(f"/static/{name}")
+        assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert (await anonymous.http.get("/static/other.png")).status_code == 404

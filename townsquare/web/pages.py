@@ -37,6 +37,22 @@ PAGE_HEADERS = {
     ),
 }
 UNREAD_LIMIT = 99
+# Anonymous pages without a form are the same for every visitor: caches may keep them briefly.
+ANONYMOUS_CACHE = "public, max-age=10"
+
+
+class LazyCsrf:
+    """The CSRF token, made (and its cookie set) only if the page has a form that uses it, so
+    pages without forms stay free of cookies and can be cached."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def __str__(self) -> str:
+        return csrf_token(self.request)
+
+    def __html__(self) -> str:
+        return str(self)
 
 
 def _ago(value: str) -> str:
@@ -102,7 +118,7 @@ async def render(
     html = templates.get_template(name).render(
         request=request,
         me=viewer.account,
-        csrf=csrf_token(request),
+        csrf=LazyCsrf(request),
         unread=unread,
         settings=state.settings,
         instance_title=state.settings.instance_title,
@@ -111,13 +127,17 @@ async def render(
         **context,
     )
     response = HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
+    response.headers["Vary"] = "Cookie"
+    cookie_pending = getattr(request.state, "csrf_cookie_pending", False)
+    if viewer.account is None and not cookie_pending and status_code == 200:
+        response.headers["Cache-Control"] = ANONYMOUS_CACHE
     issue_csrf(request, response)
     return response
 
 
 def fragment(request: Request, name: str, **context: Any) -> str:
     return templates.get_template(name).render(
-        request=request, csrf=csrf_token(request), settings=app_state(request).settings, **context
+        request=request, csrf=LazyCsrf(request), settings=app_state(request).settings, **context
     )
 
 
