@@ -83,5 +83,5 @@ async def participants(
         .where(RoomMember.room_id == room.id, RoomMember.removed.is_(False))
         .order_by(RoomMember.created_at, RoomMember.account_id)
     )
-    found += [member_entity(member, account, settings) for member, account in rows.tuples()]
+    found += [member_entity(member, account, settings) for member, account in rows.all()]
     return found

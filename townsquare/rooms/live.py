@@ -26,7 +26,7 @@ from townsquare.rooms.admission import JoinAdmission
 from townsquare.rooms.ebml import ClusterSplitter, EbmlError
 from townsquare.rooms.hub import RoomHub, hub_of
 from townsquare.rooms.recording import TrackRecorder, room_dir
-from townsquare.rooms.relay import ListenerClosed
+from townsquare.rooms.relay import Listener, ListenerClosed
 from townsquare.rooms.service import check_may_listen
 from townsquare.state import app_state
 from townsquare.streaming.auth import protocol_token, stream_viewer
@@ -83,6 +83,7 @@ async def listen(websocket: WebSocket, room_id: str) -> None:
     await websocket.accept(subprotocol=protocol_token(websocket))
     relay, listener = await hub.join(room, viewer.account_id)
     listener.task = asyncio.current_task()
+    reader = asyncio.create_task(_notice_leaving(websocket, listener))
     reason = "gone"
     try:
         while True:
@@ -105,15 +106,24 @@ async def listen(websocket: WebSocket, room_id: str) -> None:
         if task is not None:
             task.uncancel()
         reason = listener.closed
-    except (WebSocketDisconnect, OSError, RuntimeError):
-        reason = "gone"
+    except Exception:
+        reason = "gone"  # the connection broke under the write
     finally:
+        reader.cancel()
         await hub.leave(relay, listener)
     if reason != "gone":
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 websocket.close(code=CLOSE_CODES.get(reason, NORMAL), reason=reason), 5.0
             )
+
+
+async def _notice_leaving(websocket: WebSocket, listener: Listener) -> None:
+    """Read (and ignore) what a listener sends, to notice at once when it goes away."""
+    with contextlib.suppress(Exception):
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    listener.close("gone")
 
 
 async def speak(websocket: WebSocket, room_id: str) -> None:
