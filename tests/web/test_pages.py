@@ -116,3 +116,51 @@ async def test_default_avatar_and_header_are_served(browser: BrowserFactory) -> 
         image = await anonymous.http.get(f"/static/{name}")
         assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert (await anonymous.http.get("/static/other.png")).status_code == 404
+
+
+async def test_private_account_approves_follow_requests(browser: BrowserFactory) -> None:
+    alice, bob = await browser("alice"), await browser("bob")
+    await alice.submit("/settings/profile", {"display_name": "Alice", "locked": "on"})
+    profile = await bob.http.get("/@alice")
+    assert "Request to follow" in profile.text
+    alice_id = profile.text.split('action="/accounts/')[1].split("/")[0]
+    await bob.submit(f"/accounts/{alice_id}/follow", {})
+    assert "Cancel follow request" in (await bob.http.get("/@alice")).text
+    inbox = await alice.http.get("/notifications")
+    assert "asked to follow you" in inbox.text
+    bob_id = inbox.text.split('/authorize"')[0].rsplit("/accounts/", 1)[1]
+    await alice.submit(f"/accounts/{bob_id}/authorize", {})
+    assert ">Unfollow<" in (await bob.http.get("/@alice")).text
+
+
+async def test_voting_in_a_poll(browser: BrowserFactory) -> None:
+    alice, bob = await browser("alice"), await browser("bob")
+    posted = await alice.submit(
+        "/statuses",
+        {
+            "status": "Tea or coffee?",
+            "poll[options][]": "Tea",
+            "poll[expires_in]": "86400",
+        },
+        headers=JSON,
+    )
+    assert posted.status_code == 422  # one choice is not a poll
+    token = await alice.csrf()
+    posted = await alice.http.post(
+        "/statuses",
+        data={
+            "csrf_token": token,
+            "status": "Tea or coffee?",
+            "poll[options][]": ["Tea", "Coffee", ""],
+            "poll[expires_in]": "86400",
+        },
+        headers=JSON,
+    )
+    assert posted.status_code == 200, posted.text
+    thread = await bob.http.get(f"/@alice/{posted.json()['id']}")
+    poll_id = thread.text.split('action="/polls/')[1].split("/")[0]
+    voted = await bob.submit(f"/polls/{poll_id}/vote", {"choices[]": "1"}, headers=JSON)
+    assert voted.status_code == 200
+    assert "(your vote)" in voted.json()["html"] and "100%" in voted.json()["html"]
+    again = await bob.submit(f"/polls/{poll_id}/vote", {"choices[]": "0"}, headers=JSON)
+    assert again.status_code == 422

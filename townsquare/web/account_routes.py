@@ -15,7 +15,16 @@ from townsquare.web.pages import WebRoute, back, render, require_login
 
 router = APIRouter(route_class=WebRoute)
 
-RELATIONSHIP_ACTIONS = ("follow", "unfollow", "block", "unblock", "mute", "unmute")
+RELATIONSHIP_ACTIONS = (
+    "follow",
+    "unfollow",
+    "block",
+    "unblock",
+    "mute",
+    "unmute",
+    "authorize",
+    "reject",
+)
 
 
 @router.post("/accounts/{account_id}/{action}")
@@ -37,6 +46,10 @@ async def relationship(account_id: str, action: str, request: Request) -> Respon
             await graph.unblock(session, actor_id, target_id)
         elif action == "mute":
             await graph.mute(session, actor_id, target_id)
+        elif action == "authorize":
+            await graph.authorize_follow_request(session, actor_id, target_id)
+        elif action == "reject":
+            await graph.reject_follow_request(session, actor_id, target_id)
         else:
             await graph.unmute(session, actor_id, target_id)
     return back(request, text(params, "next"))

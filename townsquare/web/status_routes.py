@@ -25,7 +25,9 @@ from townsquare.statuses.edit import delete_status, edit_status
 from townsquare.statuses.entities import render_status
 from townsquare.statuses.lookup import visible_status
 from townsquare.statuses.models import Status
-from townsquare.statuses.schemas import StatusChanges, StatusDraft
+from townsquare.statuses.poll_routes import _visible_poll
+from townsquare.statuses.polls import vote
+from townsquare.statuses.schemas import StatusChanges, StatusDraft, VoteDraft
 from townsquare.web.forms import close_form, read_form, text
 from townsquare.web.pages import WebRoute, back, fragment, render, require_login, wants_json
 
@@ -166,3 +168,21 @@ async def save_edit(status_id: str, request: Request) -> Response:
     async with state.db.write() as session:
         status = await edit_status(session, state.settings, actor, as_id(status_id), changes)
     return RedirectResponse(f"/@{actor.username}/{status.id}", status_code=303)
+
+
+@router.post("/polls/{poll_id}/vote")
+async def vote_in_poll(poll_id: str, request: Request) -> Response:
+    viewer = await require_login(request)
+    params = await read_form(request)
+    state = app_state(request)
+    voter = viewer.require_account()
+    draft = parse(VoteDraft, {"choices": params.get("choices", [])})
+    async with state.db.write() as session:
+        poll = await _visible_poll(session, voter.id, poll_id, for_update=True)
+        await vote(session, poll, voter.id, draft.choices)
+        status = await visible_status(session, voter.id, poll.status_id)
+        entity = await render_status(session, state, voter.id, status)
+    if wants_json(request):
+        html = fragment(request, "_status.html", status=entity, me=voter)
+        return JSONResponse({"html": html}, headers={"Cache-Control": "no-store"})
+    return back(request, text(params, "next"))
