@@ -50,6 +50,8 @@ async def post_status(
             application_id=viewer.app_id,
             idempotency_key=key,
         )
+    # Rendered after the commit: on SQLite the write lock is held for the writing only.
+    async with state.db.read() as session:
         return await render_status(session, state, author.id, status)
 
 

@@ -6,11 +6,11 @@ out at once instead of at the next poll; other processes see it at their next po
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,20 @@ def publish(session: AsyncSession, channel: str, event: str, payload: Any) -> No
     """Queue ``event`` on ``channel``; ``payload`` is JSON-serialisable or already a string."""
     body = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
     session.add(StreamEvent(channel=channel, event=event, payload=body))
+    _wake_after_commit(session.sync_session)
+
+
+async def publish_many(
+    session: AsyncSession, channels: Sequence[str], event: str, payload: Any
+) -> None:
+    """Queue the same ``event`` on each of ``channels`` with one INSERT (fan-out to followers)."""
+    if not channels:
+        return
+    body = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+    await session.execute(
+        insert(StreamEvent),
+        [{"channel": channel, "event": event, "payload": body} for channel in channels],
+    )
     _wake_after_commit(session.sync_session)
 
 

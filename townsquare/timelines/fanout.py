@@ -16,7 +16,7 @@ from townsquare.graph.models import Follow
 from townsquare.jobs.queue import enqueue, handler
 from townsquare.state import AppState
 from townsquare.statuses.models import Status
-from townsquare.streaming.publish import publish
+from townsquare.streaming.publish import publish_many
 from townsquare.timelines.feed_store import (
     add_feed_entries,
     batches,
@@ -88,14 +88,12 @@ async def run_fanout(state: AppState, payload: dict[str, Any]) -> None:
         async with state.db.write() as session:
             added = await add_feed_entries(session, [(account, status_id) for account in batch])
             added_accounts = {account for account, _ in added}
-            for account in batch:
-                if account in added_accounts:
-                    publish(session, f"user:{account}", "update", event)
+            channels = [f"user:{account}" for account in batch if account in added_accounts]
             # The author's own row is in the first batch: public and list streams are published
             # with it, and so exactly once.
             if status.account_id in added_accounts:
-                for channel in stream_channels:
-                    publish(session, channel, "update", event)
+                channels += stream_channels
+            await publish_many(session, channels, "update", event)
 
 
 @handler("backfill")
