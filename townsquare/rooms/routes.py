@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, WebSocket
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from townsquare.accounts.models import Account
@@ -24,6 +25,8 @@ from townsquare.rooms.recording import read_tracks, room_dir, segment_path
 from townsquare.state import app_state
 
 router = APIRouter()
+PAGE = Path(__file__).parent / "templates" / "room.html"
+STATIC = Path(__file__).parent / "static"
 REACTIONS = frozenset({"👏", "❤️", "😂", "🔥", "💯", "🙌", "😮", "👍"})
 
 
@@ -297,3 +300,19 @@ async def listen_socket(websocket: WebSocket, room_id: str) -> None:
 @router.websocket("/api/v1/rooms/{room_id}/speak")
 async def speak_socket(websocket: WebSocket, room_id: str) -> None:
     await live.speak(websocket, room_id)
+
+
+@router.get("/rooms/static/{name}")
+async def static(name: str) -> FileResponse:
+    path = STATIC / name
+    if name not in {"room.js", "room.css"} or not path.is_file():
+        raise ApiError(404, "Record not found")
+    media_type = "text/javascript" if name.endswith(".js") else "text/css"
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "max-age=300"})
+
+
+@router.get("/rooms/{room_id}", response_class=HTMLResponse)
+async def page(room_id: str) -> HTMLResponse:
+    """The room page; it reads the room and the viewer's token itself (see room.js)."""
+    as_id(room_id)
+    return HTMLResponse(PAGE.read_text(), headers={"Cache-Control": "no-cache"})
