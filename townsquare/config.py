@@ -151,7 +151,7 @@ class Settings(BaseSettings):
         "`townsquare shield on|off|auto` overrides this at run time.",
     )
     shield_attack_window: float = Field(
-        10.0, description="Seconds of traffic judged together to switch under-attack mode."
+        3.0, description="Seconds of traffic judged together to switch under-attack mode."
     )
     shield_attack_shed_ratio: float = Field(
         0.05,
@@ -168,10 +168,10 @@ class Settings(BaseSettings):
         120.0, description="Seconds without attack signs before under-attack mode turns off."
     )
     shield_pow_difficulty: int = Field(
-        16, description="Leading zero bits a proof-of-work solution needs when an attack starts."
+        15, description="Leading zero bits a proof-of-work solution needs when an attack starts."
     )
     shield_pow_max_extra_difficulty: int = Field(
-        6, description="Bits added to the difficulty as the attack grows stronger."
+        4, description="Bits added to the difficulty as the attack grows stronger."
     )
     shield_challenge_lifetime: float = Field(
         120.0, description="Seconds a proof-of-work challenge may be solved in."
@@ -217,6 +217,11 @@ class Settings(BaseSettings):
         description="Seconds anonymous public reads (timelines, profiles, statuses) are "
         "served from the worker's cache; 0 turns the cache off.",
     )
+    shield_password_hash_slots: int = Field(
+        2,
+        description="Password hashes computed at once per worker; sign-ins beyond them (and "
+        "a short queue) get 503 with Retry-After.",
+    )
     shield_cache_max_entries: int = Field(
         4_096, description="Most anonymous responses kept in each worker's cache."
     )
@@ -235,7 +240,7 @@ class Settings(BaseSettings):
         32_768, description="Largest request head (request line and headers), in bytes."
     )
     server_max_body_bytes: int = Field(
-        1_048_576,
+        262_144,
         description="Largest request body, in bytes, except media uploads (limited by "
         "max_image_bytes); larger ones are refused with 413.",
     )

@@ -175,3 +175,31 @@ async def test_a_slow_small_upload_does_not_hold_a_slot_while_it_trickles_in(
     posted = await upload
     assert posted.status_code == 200, posted.text
     assert "slow but sure" in posted.json()["content"]
+
+
+async def test_a_slow_body_with_a_declared_length_never_holds_a_slot(
+    app: FastAPI, client: httpx.AsyncClient, alice: Person
+) -> None:
+    # Larger than the old 64 KiB pre-read, smaller than the body cap: read before queueing.
+    pin_concurrency(app, 1, (2.0, 1.0, 0.5))
+    shield = shield_of(app)
+    gate = asyncio.Event()
+    text = b'{"status": "slow and big", "spoiler_text": "' + b"x" * 70_000
+
+    async def body() -> AsyncIterator[bytes]:
+        yield text[:10]
+        await gate.wait()
+        yield text[10:] + b'"}'
+
+    slow = asyncio.create_task(
+        alice.client.post(
+            "/api/v1/statuses",
+            content=body(),
+            headers={"Content-Type": "application/json", "Content-Length": str(len(text) + 2)},
+        )
+    )
+    await asyncio.sleep(0.1)
+    assert shield.queue.in_flight == 0
+    assert (await client.get(PUBLIC)).status_code != 503
+    gate.set()
+    assert (await slow).status_code in (200, 422)

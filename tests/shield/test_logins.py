@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -9,6 +11,7 @@ from fastapi import FastAPI
 from tests.conftest import Person
 from tests.shield.conftest import AppFactory, client_from
 from townsquare.accounts import service
+from townsquare.shield.hashing import HashGate, HashingBusy
 
 
 @pytest.fixture
@@ -88,3 +91,47 @@ async def test_a_correct_password_still_works_for_other_accounts(
         },
     )
     assert response.status_code == 200, response.text
+
+
+async def test_password_hashes_wait_briefly_for_a_slot_then_are_refused() -> None:
+    gate = HashGate(1, max_waiting=1, deadline=0.2)
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with gate.slot():
+            await release.wait()
+
+    holding = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(_try(gate))
+    await asyncio.sleep(0)
+    # The queue is full: refused at once, without waiting.
+    assert await _try(gate) is False
+    # The one waiting gives up at the deadline...
+    assert await waiting is False
+    release.set()
+    await holding
+    # ...and once the slot is free a check goes ahead.
+    assert await _try(gate) is True
+    assert gate.refused == 2
+
+
+async def _try(gate: HashGate) -> bool:
+    try:
+        async with gate.slot():
+            return True
+    except HashingBusy:
+        return False
+
+
+async def test_a_stuffing_burst_beyond_the_hashing_slots_gets_503(
+    shielded: AppFactory, alice: Person
+) -> None:
+    app = await shielded(shield_password_hash_slots=1)
+    creds = await _credentials(app)
+    answers = await asyncio.gather(*(_attempt(app, n, f"user{n}", creds) for n in range(12)))
+    statuses = [a.status_code for a in answers]
+    assert 400 in statuses  # some were checked (and failed)...
+    assert 503 in statuses  # ...the rest refused before hashing, with a hint when to retry
+    busy = next(a for a in answers if a.status_code == 503)
+    assert busy.headers["Retry-After"] == "2"

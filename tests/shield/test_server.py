@@ -47,6 +47,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
         server_body_min_rate=1000,
         server_max_header_bytes=2048,
         server_max_body_bytes=1000,
+        rate_limit_streaming="2/minute",
         server_max_connections_per_address=4,
         server_keep_alive=5,
     )
@@ -224,3 +225,25 @@ def test_media_uploads_may_be_larger(server: tuple[str, int]) -> None:
             b"Connection: close\r\n\r\n" + b"m" * 5000
         )
         assert read_all(conn).endswith(b"ok 5000")
+
+
+def test_websocket_handshakes_beyond_the_rate_are_refused_before_the_app(
+    server: tuple[str, int],
+) -> None:
+    handshake = (
+        b"GET /api/v1/streaming HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    answers = []
+    for _ in range(3):
+        with connect(server) as conn:
+            conn.sendall(handshake)
+            conn.settimeout(5)
+            answers.append(conn.recv(65536))
+    # The echo app ignores WebSockets, so the first two are refused by uvicorn in its own way.
+    assert not any(answer.startswith(b"HTTP/1.1 429") for answer in answers[:2])
+    assert answers[2].startswith(b"HTTP/1.1 429")
+    assert b"retry-after: 10" in answers[2]
+    # Plain requests from the same address are not affected.
+    assert get(server).startswith(b"HTTP/1.1 200")

@@ -26,7 +26,7 @@ from townsquare.oauth.authorization import (
 from townsquare.oauth.scopes import describe_scope
 from townsquare.oauth.service import OOB, create_code
 from townsquare.oauth.signing import new_csrf_token, sign, unsign
-from townsquare.shield.logins import login_retry_after
+from townsquare.shield.logins import HashingBusy, login_retry_after, password_check
 from townsquare.state import app_state
 
 router = APIRouter()
@@ -154,7 +154,18 @@ async def authorize_decision(request: Request) -> Response:
             login=login,
         )
     password = params.get("password")
-    if not await can_log_in(account, password if isinstance(password, str) else ""):
+    try:
+        async with password_check(state):
+            allowed = await can_log_in(account, password if isinstance(password, str) else "")
+    except HashingBusy:
+        return _consent_page(
+            request,
+            authorization,
+            status=503,
+            error="Too many sign-ins right now; try again shortly.",
+            login=login,
+        )
+    if not allowed:
         return _consent_page(
             request, authorization, status=401, error="Invalid login or password.", login=login
         )

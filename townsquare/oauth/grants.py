@@ -20,7 +20,7 @@ from townsquare.oauth.service import (
     refresh_token,
     requested_scopes,
 )
-from townsquare.shield.logins import login_retry_after
+from townsquare.shield.logins import HashingBusy, login_retry_after, password_check
 from townsquare.state import AppState
 
 GRANT_TYPES = ("authorization_code", "password", "client_credentials", "refresh_token")
@@ -88,7 +88,14 @@ async def _password(state: AppState, request: TokenRequest) -> IssuedToken:
             "Too many login attempts; try again later",
             headers={"Retry-After": str(retry_after)},
         )
-    if not await can_log_in(account, request.password):
+    try:
+        async with password_check(state):
+            allowed = await can_log_in(account, request.password)
+    except HashingBusy:
+        raise ApiError(
+            503, "Too many sign-ins right now; try again shortly", headers={"Retry-After": "2"}
+        ) from None
+    if not allowed:
         raise invalid_grant(
             "The provided authorization grant is invalid, expired, revoked, does not match "
             "the redirection URI used in the authorization request, or was issued to another "

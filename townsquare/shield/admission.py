@@ -59,6 +59,7 @@ OPEN_PREFIXES = (
     "/favicon.ico",
 )
 
+UPLOAD_PREFIXES = ("/api/v1/media", "/api/v2/media")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_AFTER = (b"1", b"2", b"5")
 # Browsers asking for a page get one that solves the challenge and reloads by itself.
@@ -78,6 +79,7 @@ class AdmissionMiddleware:
         self.shield = shield
         self.enabled = shield.settings.shield_enabled
         self.forwarded_for = ForwardedFor(shield.settings.shield_trusted_proxies)
+        self.max_body = max(PREBUFFER_LIMIT, shield.settings.server_max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.forwarded_for and scope["type"] in ("http", "websocket"):
@@ -158,9 +160,12 @@ class AdmissionMiddleware:
         timed: TimedReceive | None = None
         if scope["method"] in BODY_METHODS:
             length = declared_length(scope)
-            if length is not None and length <= PREBUFFER_LIMIT:
+            # Bodies other than media uploads are small (the connection layer caps them):
+            # read them whole before queueing, so a slow sender never holds a slot.
+            small = PREBUFFER_LIMIT if path.startswith(UPLOAD_PREFIXES) else self.max_body
+            if length is not None and length <= small:
                 if length > 0:
-                    replay = await read_small_body(receive)
+                    replay = await read_small_body(receive, small)
                     if replay is None:
                         return  # the client left before sending its request
                     receive = replay

@@ -1,10 +1,11 @@
 """Request bodies read before a request is admitted, so slow uploads cannot hold worker slots.
 
-A small body (the usual JSON or form) is read completely while the request waits outside the
-admission queue, as a buffering proxy would; the app then gets it in one piece. A client that
-trickles it slowly only holds its own connection, and the connection layer's body deadline ends
-that. Larger bodies (media uploads) are streamed to the app as usual, and the time spent waiting
-for them is left out of the latency that steers the concurrency limit.
+A body other than a media upload (the usual JSON or form, capped by the connection layer) is
+read completely while the request waits outside the admission queue, as a buffering proxy
+would; the app then gets it in one piece. A client that trickles it slowly only holds its own
+connection, and the connection layer's body deadline ends that. Media uploads are streamed to
+the app as usual, and the time spent waiting for them is left out of the latency that steers
+the concurrency limit.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def read_small_body(receive: Receive) -> Receive | None:
+async def read_small_body(receive: Receive, limit: int = PREBUFFER_LIMIT) -> Receive | None:
     """A ``receive`` that replays the whole body, or None when the client went away."""
     chunks: list[bytes] = []
     size = 0
@@ -36,7 +37,7 @@ async def read_small_body(receive: Receive) -> Receive | None:
             return None
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > PREBUFFER_LIMIT:
+        if size > limit:
             # More than declared: let the app (and its parser) refuse it.
             chunks.append(chunk)
             break
@@ -46,7 +47,7 @@ async def read_small_body(receive: Receive) -> Receive | None:
     first: Message | None = {
         "type": "http.request",
         "body": b"".join(chunks),
-        "more_body": size > PREBUFFER_LIMIT,
+        "more_body": size > limit,
     }
 
     async def replay() -> Message:

@@ -9,10 +9,15 @@ exists. It is checked before the hash, so refused attempts cost a counter increm
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import AsyncIterator
 
+from townsquare.shield.hashing import HashingBusy
 from townsquare.shield.state import ShieldState, rate
+
+__all__ = ["HashingBusy", "login_retry_after", "password_check"]
 from townsquare.state import AppState
 
 
@@ -33,3 +38,14 @@ async def login_retry_after(state: AppState, login: str, account_id: int | None)
     limited = shield.metrics.rate_limited
     limited["login_account"] = limited.get("login_account", 0) + 1
     return verdict.retry_after(time.time())
+
+
+@contextlib.asynccontextmanager
+async def password_check(state: AppState) -> AsyncIterator[None]:
+    """Hold a hashing slot of this worker for one password check (raises HashingBusy)."""
+    shield = state.extras.get("shield")
+    if not isinstance(shield, ShieldState) or not shield.settings.shield_enabled:
+        yield
+        return
+    async with shield.hash_gate.slot():
+        yield

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from townsquare.config import Settings
+from townsquare.shield.state import rate
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class ConnectionLimits:
     max_body_bytes: int
     max_upload_bytes: int
     max_per_address: int
+    upgrades_per_period: int
+    upgrade_period: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionLimits:
@@ -41,6 +44,12 @@ class ConnectionLimits:
             max_body_bytes=settings.server_max_body_bytes,
             max_upload_bytes=settings.max_image_bytes + UPLOAD_FORM_OVERHEAD,
             max_per_address=settings.server_max_connections_per_address,
+            # The app counts openings per address and token (rate_limit_streaming); this
+            # coarser count per worker refuses a handshake flood before it costs more.
+            upgrades_per_period=rate(settings.rate_limit_streaming)[0]
+            if settings.rate_limits_enabled
+            else 1 << 30,
+            upgrade_period=rate(settings.rate_limit_streaming)[1],
         )
 
 
@@ -65,12 +74,19 @@ HEAD_TOO_LARGE = _response(
     b"431 Request Header Fields Too Large", b"The request headers are too large"
 )
 BODY_TOO_LARGE = _response(b"413 Content Too Large", b"The request body is too large")
+TOO_MANY_HANDSHAKES = _response(
+    b"429 Too Many Requests\r\nretry-after: 10",
+    b"Too many streaming connections opened; try again later",
+)
+MAX_TRACKED_ADDRESSES = 100_000
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     limits: ClassVar[ConnectionLimits | None] = None
     # Open connections per client address, for this worker process.
     open_connections: ClassVar[dict[str, int]] = {}
+    # WebSocket handshakes per client address: [window start, count], for this worker process.
+    upgrades: ClassVar[dict[str, list[float]]] = {}
 
     @classmethod
     def configure(cls, settings: Settings) -> None:
@@ -120,6 +136,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.address = None
 
     def handle_websocket_upgrade(self) -> None:
+        if self.address is not None and not self._may_upgrade(self.address):
+            # Refused here, before a WebSocket protocol, a scope or the app exist for it: a
+            # handshake flood costs a parsed request head each.
+            self._cancel_deadlines()
+            self._refuse(TOO_MANY_HANDSHAKES)
+            return
         # The WebSocket protocol takes the transport over; its own limits apply from here.
         self._cancel_deadlines()
         self._release_address()
@@ -182,6 +204,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if not self.transport.is_closing():
             self._arm_head_deadline()
+
+    def _may_upgrade(self, address: str) -> bool:
+        """Count one WebSocket handshake from ``address`` in this worker's fixed window."""
+        now = self.loop.time()
+        window = self.upgrades.get(address)
+        if window is None or now - window[0] >= self.guard.upgrade_period:
+            if len(self.upgrades) >= MAX_TRACKED_ADDRESSES:
+                self.upgrades.clear()  # a flood from very many addresses: start afresh
+            self.upgrades[address] = [now, 1]
+            return True
+        window[1] += 1
+        return window[1] <= self.guard.upgrades_per_period
 
     def _declared_length(self) -> int | None:
         for name, value in self.headers:

@@ -11,6 +11,7 @@ from townsquare.config import Settings
 from townsquare.shield.cache import AnonymousCache
 from townsquare.shield.concurrency import AdaptiveLimit, AdmissionQueue
 from townsquare.shield.counters import CounterStore, MemoryCounterStore
+from townsquare.shield.hashing import HashGate
 from townsquare.shield.mode import AttackMode
 from townsquare.shield.passes import PassIssuer
 from townsquare.state import AppState
@@ -49,6 +50,7 @@ class ShieldState:
     unknown_token_rate: tuple[int, float]
     streaming_rate: tuple[int, float]
     cache: AnonymousCache | None
+    hash_gate: HashGate
 
     @classmethod
     def from_settings(cls, settings: Settings, counters: CounterStore | None = None) -> ShieldState:
@@ -95,6 +97,11 @@ class ShieldState:
             )
             if settings.shield_cache_ttl > 0
             else None,
+            hash_gate=HashGate(
+                settings.shield_password_hash_slots,
+                max_waiting=4 * settings.shield_password_hash_slots,
+                deadline=1.0,
+            ),
         )
         shield.mode.snapshot = shield.snapshot
         return shield
@@ -115,6 +122,7 @@ class ShieldState:
             "rate_limited": dict(metrics.rate_limited),
             "streaming_refused": metrics.streaming_refused,
             "cache_hits": self.cache.hits if self.cache is not None else 0,
+            "logins_busy": self.hash_gate.refused,
         }
 
     async def aclose(self) -> None:

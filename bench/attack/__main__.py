@@ -1,0 +1,342 @@
+"""``python -m bench.attack``: Townsquare under attack, with the shield on and off, in one run.
+
+Seeds a small instance, starts ``townsquare serve --workers 2`` on loopback, calibrates its
+capacity (home-timeline requests/s, closed loop), then keeps a fixed set of legitimate clients
+busy while each attack scenario runs at 10x and 50x that rate (or with 5,000 connections), and
+for a few seconds after it stops. The same scenarios run against the same instance with the
+shield switched off. Every request goes to and from 127.0.0.0/8. The table is printed and
+written to ``--output``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from bench.attack.attacks import AttackResult, AttackSpec, run_attack
+from bench.attack.legit import Instance, Recorder, run_legitimate
+from bench.attack.report import Phase, Run, breakdown, render
+from bench.attack.wire import Connection, request_bytes
+from bench.servers import Server, _spawn
+from tests.postgres_server import free_port
+
+RATE_SCENARIOS = ("anon-flood", "stuffing", "search", "pow")
+CONNECTION_SCENARIOS = ("slowloris", "slow-post", "streaming")
+ALL_SCENARIOS = (*RATE_SCENARIOS, *CONNECTION_SCENARIOS, "all")
+
+SHIELD_OFF = {
+    "TOWNSQUARE_SHIELD_ENABLED": "false",
+    "TOWNSQUARE_RATE_LIMITS_ENABLED": "false",
+    "TOWNSQUARE_SHIELD_CACHE_TTL": "0",
+    "TOWNSQUARE_SERVER_HEADER_TIMEOUT": "3600",
+    "TOWNSQUARE_SERVER_BODY_TIMEOUT": "3600",
+    "TOWNSQUARE_SERVER_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
+}
+SHIELD_ON = {
+    # So that under-attack mode is seen switching off within a scenario's recovery phase.
+    "TOWNSQUARE_SHIELD_ATTACK_QUIET_PERIOD": "10",
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.attack", description=__doc__)
+    parser.add_argument("--scenarios", default=",".join(ALL_SCENARIOS))
+    parser.add_argument("--multipliers", default="10,50", help="Attack rates, x capacity.")
+    parser.add_argument("--shield", default="on,off", help="Configurations to run, in order.")
+    parser.add_argument("--connections", type=int, default=5_000)
+    parser.add_argument("--baseline-seconds", type=float, default=8.0)
+    parser.add_argument("--attack-seconds", type=float, default=10.0)
+    parser.add_argument("--recovery-seconds", type=float, default=6.0)
+    parser.add_argument("--accounts", type=int, default=300)
+    parser.add_argument("--statuses", type=int, default=3_000)
+    parser.add_argument("--processes", type=int, default=2, help="Processes per rate flood.")
+    parser.add_argument("--output", type=Path, default=Path("bench-attack-results.md"))
+    return parser.parse_args()
+
+
+def seed(data_dir: Path, args: argparse.Namespace) -> list[tuple[str, str]]:
+    tokens = data_dir / "seed-tokens.txt"
+    command = [str(Path(sys.executable).parent / "townsquare"), "seed", "--fast"]
+    command += ["--data-dir", str(data_dir), "--accounts", str(args.accounts)]
+    command += ["--statuses", str(args.statuses), "--follows-per-account", "30"]
+    command += ["--tokens", "80", "--tokens-file", str(tokens)]
+    subprocess.run(command, check=True, timeout=900, stdout=subprocess.DEVNULL)
+    return [(line.split()[0], line.split()[1]) for line in tokens.read_text().splitlines()]
+
+
+def start(data_dir: Path, port: int, env: dict[str, str], log: Path) -> Server:
+    environment = {
+        "TOWNSQUARE_DOMAIN": f"127.0.0.1:{port}",
+        "TOWNSQUARE_LOG_LEVEL": "warning",
+        **env,
+    }
+    command = [str(Path(sys.executable).parent / "townsquare"), "serve", "--port", str(port)]
+    command += ["--workers", "2", "--data-dir", str(data_dir)]
+    return _spawn("townsquare", command, environment, port, log)
+
+
+async def fetch_json(port: int, method: str, path: str, token: str | None = None) -> Any:
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    body = b""
+    if method == "POST":
+        headers["Content-Type"] = "application/json"
+        body = orjson.dumps({"client_name": "bench", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"})
+    connection = Connection("127.0.0.1", port, "127.0.0.1")
+    answer = await connection.send(request_bytes(method, path, headers, body))
+    connection.close()
+    return orjson.loads(answer.body)
+
+
+async def describe_instance(port: int, users: list[tuple[str, str]]) -> Instance:
+    token = users[0][1]
+    statuses = await fetch_json(port, "GET", "/api/v1/timelines/public?local=true&limit=40", token)
+    words = sorted(
+        {
+            word.strip(".,!?<>/p").lower()
+            for status in statuses
+            for word in status["content"].replace("<", " <").split()
+            if word.isalpha() and len(word) > 3
+        }
+    ) or ["hello", "world"]
+    return Instance(
+        host="127.0.0.1",
+        port=port,
+        tokens=[token for _, token in users[:20]],
+        account_ids=sorted({status["account"]["id"] for status in statuses}),
+        status_ids=[status["id"] for status in statuses],
+        words=words,
+    )
+
+
+async def calibrate(instance: Instance, seconds: float = 4.0) -> float:
+    """Home-timeline requests per second, 32 clients in a closed loop."""
+    done = 0
+    end = time.monotonic() + seconds
+
+    async def client(n: int) -> None:
+        nonlocal done
+        connection = Connection(instance.host, instance.port, f"127.0.3.{n + 1}")
+        raw = request_bytes(
+            "GET",
+            "/api/v1/timelines/home?limit=20",
+            {"Authorization": f"Bearer {instance.tokens[n % len(instance.tokens)]}"},
+        )
+        while time.monotonic() < end:
+            answer = await connection.send(raw)
+            if answer.status == 200:
+                done += 1
+        connection.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(client(n) for n in range(32)))
+    return done / (time.monotonic() - started)
+
+
+class ServerMeter:
+    """CPU (percent of one core) and resident memory of the server's processes."""
+
+    def __init__(self, server: Server) -> None:
+        parent = psutil.Process(server.process.pid)
+        self.processes = [parent, *parent.children(recursive=True)]
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for process in self.processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def rss_mb(self) -> float:
+        total = 0
+        for process in self.processes:
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        return total / 2**20
+
+
+async def run_attack_processes(specs: list[AttackSpec]) -> AttackResult:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=run_attack, args=(spec, results)) for spec in specs]
+    for process in processes:
+        process.start()
+    merged: dict[str, AttackResult] = {}
+    loop = asyncio.get_running_loop()
+    for _ in processes:
+        result: AttackResult = await loop.run_in_executor(None, results.get, True, 120)
+        merged.setdefault(result.scenario, AttackResult(result.scenario)).merge(result)
+    for process in processes:
+        await loop.run_in_executor(None, process.join, 30)
+    total = AttackResult("+".join(sorted(merged)))
+    for result in merged.values():
+        total.merge(result)
+    return total
+
+
+def attack_specs(
+    scenario: str,
+    multiplier: int,
+    capacity: float,
+    run: int,
+    context: dict[str, Any],
+    args: argparse.Namespace,
+) -> list[AttackSpec]:
+    rate = capacity * multiplier
+    common = {
+        "run": run,
+        "host": "127.0.0.1",
+        "port": context["port"],
+        "duration": args.attack_seconds,
+        "client_id": context["client_id"],
+        "client_secret": context["client_secret"],
+        "usernames": context["usernames"],
+        "words": context["words"],
+        "tokens": context["attacker_tokens"],
+    }
+    if scenario in CONNECTION_SCENARIOS:
+        return [AttackSpec(scenario=scenario, offset=0, connections=args.connections, **common)]
+    if scenario == "all":
+        shares = {"anon-flood": 0.4, "stuffing": 0.2, "search": 0.2, "pow": 0.2}
+        specs = [
+            AttackSpec(scenario=name, offset=4096 * i, rate=rate * share, **common)
+            for i, (name, share) in enumerate(shares.items())
+        ]
+        specs += [
+            AttackSpec(
+                scenario=name, offset=20_000 + 4096 * i, connections=args.connections // 2, **common
+            )
+            for i, name in enumerate(("slowloris", "streaming"))
+        ]
+        return specs
+    share = rate / args.processes
+    return [
+        AttackSpec(scenario=scenario, offset=8192 * p, rate=share, **common)
+        for p in range(args.processes)
+    ]
+
+
+async def run_configuration(
+    name: str,
+    env: dict[str, str],
+    data_dir: Path,
+    users: list[tuple[str, str]],
+    args: argparse.Namespace,
+    capacity: float | None,
+    first_run: int,
+) -> tuple[list[Run], float]:
+    port = free_port()
+    server = start(data_dir, port, env, data_dir / f"server-{name}.log")
+    try:
+        instance = await describe_instance(port, users)
+        if capacity is None:
+            capacity = await calibrate(instance)
+            print(f"capacity: {capacity:,.0f} home-timeline requests/s", flush=True)
+        app = await fetch_json(port, "POST", "/api/v1/apps")
+        context = {
+            "port": port,
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "usernames": [username for username, _ in users],
+            "words": instance.words,
+            "attacker_tokens": [token for _, token in users[60:80]],
+        }
+        meter = ServerMeter(server)
+        recorder = Recorder()
+        stop = asyncio.Event()
+        solver = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+        legit = asyncio.create_task(run_legitimate(instance, recorder, solver, stop))
+        runs: list[Run] = []
+        try:
+            began = time.monotonic()
+            cpu = meter.cpu_seconds()
+            await asyncio.sleep(args.baseline_seconds)
+            baseline = Phase(began, time.monotonic(), meter.cpu_seconds() - cpu, meter.rss_mb())
+            runs.append(Run(name, "none", 0, baseline, None, None, os.getloadavg()[0]))
+            run_number = first_run
+            for scenario in args.scenarios.split(","):
+                multipliers = [0] if scenario in CONNECTION_SCENARIOS else args.multipliers
+                for multiplier in multipliers:
+                    specs = attack_specs(scenario, multiplier, capacity, run_number, context, args)
+                    run_number += 1
+                    print(f"[{name}] {scenario} x{multiplier or '-'} ...", flush=True)
+                    began, cpu = time.monotonic(), meter.cpu_seconds()
+                    peak_rss = meter.rss_mb()
+                    attacking = asyncio.create_task(run_attack_processes(specs))
+                    while not attacking.done():
+                        await asyncio.sleep(0.5)
+                        peak_rss = max(peak_rss, meter.rss_mb())
+                    result = attacking.result()
+                    attack = Phase(began, time.monotonic(), meter.cpu_seconds() - cpu, peak_rss)
+                    await asyncio.sleep(args.recovery_seconds)
+                    recovery = Phase(attack.end, time.monotonic(), 0.0, meter.rss_mb())
+                    runs.append(
+                        Run(
+                            name, scenario, multiplier, attack, recovery, result, os.getloadavg()[0]
+                        )
+                    )
+        finally:
+            stop.set()
+            await legit
+            solver.shutdown(cancel_futures=True)
+        for run in runs:
+            run.attach(recorder.samples, baseline=runs[0])
+        print(breakdown(runs, {name: recorder.samples}), file=sys.stderr, flush=True)
+        return runs, capacity
+    finally:
+        server.stop()
+
+
+async def main() -> None:
+    args = parse_args()
+    args.multipliers = [int(m) for m in args.multipliers.split(",")]
+    with tempfile.TemporaryDirectory(prefix="townsquare-attack-") as work:
+        data_dir = Path(work)
+        print("seeding ...", flush=True)
+        users = seed(data_dir, args)
+        all_runs: list[Run] = []
+        capacity: float | None = None
+        first_run = 0
+        for name in args.shield.split(","):
+            env = SHIELD_ON if name == "on" else SHIELD_OFF
+            runs, capacity = await run_configuration(
+                name, env, data_dir, users, args, capacity, first_run
+            )
+            first_run += 16
+            all_runs.extend(runs)
+        assert capacity is not None
+        command = "python -m bench.attack " + " ".join(sys.argv[1:])
+        header = (
+            f"`{command.strip()}` on {platform.platform()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}; capacity {capacity:,.0f} home-timeline "
+            f"requests/s (closed loop, 32 clients)."
+        )
+        table = render(all_runs, header)
+        print(table)
+        args.output.write_text(table)
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    asyncio.run(main())
