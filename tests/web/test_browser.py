@@ -83,6 +83,7 @@ def test_two_people_post_follow_reply_like_and_message(
     alice.get_by_label("Alt text for image 1").fill("A blue square")
     alice.get_by_role("button", name="Post", exact=True).click()
     expect(alice.locator("article.status", has_text="Blue square for everyone")).to_be_visible()
+    wait_live(alice)
 
     # It reaches Bob's open home page without a reload.
     post = bob.locator("article.status", has_text="Blue square for everyone")
@@ -96,6 +97,8 @@ def test_two_people_post_follow_reply_like_and_message(
         "aria-pressed", "true"
     )
     expect(liked.get_by_role("button", name=re.compile("^Like"))).to_contain_text("1")
+    # Alice's open page shows the unread badge without a reload.
+    expect(alice.locator("#unread-badge")).to_be_visible()
 
     # Bob replies from the thread.
     liked.locator("a.time").click()

@@ -164,3 +164,27 @@ async def test_voting_in_a_poll(browser: BrowserFactory) -> None:
     assert "(your vote)" in voted.json()["html"] and "100%" in voted.json()["html"]
     again = await bob.submit(f"/polls/{poll_id}/vote", {"choices[]": "0"}, headers=JSON)
     assert again.status_code == 422
+
+
+async def test_editing_the_text_keeps_the_poll_and_its_votes(browser: BrowserFactory) -> None:
+    alice, bob = await browser("alice"), await browser("bob")
+    token = await alice.csrf()
+    posted = await alice.http.post(
+        "/statuses",
+        data={
+            "csrf_token": token,
+            "status": "Pick one",
+            "poll[options][]": ["Red", "Blue"],
+            "poll[expires_in]": "3600",
+        },
+        headers=JSON,
+    )
+    status_id = posted.json()["id"]
+    thread = await bob.http.get(f"/@alice/{status_id}")
+    poll_id = thread.text.split('action="/polls/')[1].split("/")[0]
+    await bob.submit(f"/polls/{poll_id}/vote", {"choices[]": "0"})
+    edited = await alice.submit(f"/statuses/{status_id}/edit", {"status": "Pick one, please"})
+    assert edited.status_code == 303
+    page = await bob.http.get(f"/@alice/{status_id}")
+    assert "Pick one, please" in page.text and "(edited)" in page.text
+    assert "(your vote)" in page.text and "1 votes" in page.text

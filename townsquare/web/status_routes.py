@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from townsquare.accounts.models import Account
 from townsquare.api.errors import ApiError, not_found
 from townsquare.api.params import as_id, parse
+from townsquare.db.base import utcnow
 from townsquare.media.uploads import save_upload
 from townsquare.state import app_state
 from townsquare.statuses import interactions
@@ -24,10 +26,17 @@ from townsquare.statuses.create import create_status
 from townsquare.statuses.edit import delete_status, edit_status
 from townsquare.statuses.entities import render_status
 from townsquare.statuses.lookup import visible_status
-from townsquare.statuses.models import Status
+from townsquare.statuses.models import Poll, Status
 from townsquare.statuses.poll_routes import _visible_poll
 from townsquare.statuses.polls import vote
-from townsquare.statuses.schemas import StatusChanges, StatusDraft, VoteDraft
+from townsquare.statuses.schemas import (
+    POLL_MAX_SECONDS,
+    POLL_MIN_SECONDS,
+    PollDraft,
+    StatusChanges,
+    StatusDraft,
+    VoteDraft,
+)
 from townsquare.web.forms import close_form, read_form, text
 from townsquare.web.pages import WebRoute, back, fragment, render, require_login, wants_json
 
@@ -106,33 +115,16 @@ async def post(request: Request) -> Response:
     return back(request, text(params, "next"))
 
 
-@router.post("/statuses/{status_id}/{action}")
-async def act(status_id: str, action: str, request: Request) -> Response:
-    viewer = await require_login(request)
-    params = await read_form(request)
-    state = app_state(request)
-    actor = viewer.require_account()
-    target = as_id(status_id)
-    async with state.db.write() as session:
-        if action == "reblog":
-            visibility = text(params, "visibility") or None
-            status = await interactions.reblog(session, actor, target, visibility)
-            if status.reblog_of_id is not None:
-                status = await visible_status(session, actor.id, status.reblog_of_id)
-        elif action == "delete":
-            await delete_status(session, actor, target)
-            status = None
-        elif action in ACTIONS:
-            status = await ACTIONS[action](session, actor, target)
-        else:
-            raise not_found("Action")
-        entity = await render_status(session, state, actor.id, status) if status else None
-    if wants_json(request):
-        html = fragment(request, "_status.html", status=entity, me=actor) if entity else ""
-        return JSONResponse({"html": html}, headers={"Cache-Control": "no-store"})
-    if action == "delete":
-        return RedirectResponse(f"/@{actor.username}", status_code=303)
-    return back(request, text(params, "next"))
+def unchanged_poll(poll: Poll) -> PollDraft:
+    remaining = POLL_MAX_SECONDS
+    if poll.expires_at is not None:
+        remaining = int((poll.expires_at - utcnow()).total_seconds())
+    return PollDraft(
+        options=list(poll.options),
+        multiple=poll.multiple,
+        hide_totals=poll.hide_totals,
+        expires_in=min(max(remaining, POLL_MIN_SECONDS), POLL_MAX_SECONDS),
+    )
 
 
 @router.get("/statuses/{status_id}/edit")
@@ -166,6 +158,10 @@ async def save_edit(status_id: str, request: Request) -> Response:
         {"status": text(params, "status"), "spoiler_text": text(params, "spoiler_text")},
     )
     async with state.db.write() as session:
+        poll = await session.scalar(select(Poll).where(Poll.status_id == as_id(status_id)))
+        if poll is not None:
+            # The page edits the text only; the poll stays as it is, votes and all.
+            changes = changes.model_copy(update={"poll": unchanged_poll(poll)})
         status = await edit_status(session, state.settings, actor, as_id(status_id), changes)
     return RedirectResponse(f"/@{actor.username}/{status.id}", status_code=303)
 
@@ -185,4 +181,34 @@ async def vote_in_poll(poll_id: str, request: Request) -> Response:
     if wants_json(request):
         html = fragment(request, "_status.html", status=entity, me=voter)
         return JSONResponse({"html": html}, headers={"Cache-Control": "no-store"})
+    return back(request, text(params, "next"))
+
+
+# Last: the paths above (``/statuses/<id>/edit``) must match before this one.
+@router.post("/statuses/{status_id}/{action}")
+async def act(status_id: str, action: str, request: Request) -> Response:
+    viewer = await require_login(request)
+    params = await read_form(request)
+    state = app_state(request)
+    actor = viewer.require_account()
+    target = as_id(status_id)
+    async with state.db.write() as session:
+        if action == "reblog":
+            visibility = text(params, "visibility") or None
+            status = await interactions.reblog(session, actor, target, visibility)
+            if status.reblog_of_id is not None:
+                status = await visible_status(session, actor.id, status.reblog_of_id)
+        elif action == "delete":
+            await delete_status(session, actor, target)
+            status = None
+        elif action in ACTIONS:
+            status = await ACTIONS[action](session, actor, target)
+        else:
+            raise not_found("Action")
+        entity = await render_status(session, state, actor.id, status) if status else None
+    if wants_json(request):
+        html = fragment(request, "_status.html", status=entity, me=actor) if entity else ""
+        return JSONResponse({"html": html}, headers={"Cache-Control": "no-store"})
+    if action == "delete":
+        return RedirectResponse(f"/@{actor.username}", status_code=303)
     return back(request, text(params, "next"))
