@@ -14,6 +14,7 @@ from townsquare import __version__
 from townsquare.accounts import routes as accounts
 from townsquare.api.errors import install_error_handlers
 from townsquare.api.responses import FastJSON
+from townsquare.cluster.failover import FailoverRetryMiddleware
 from townsquare.config import Settings
 from townsquare.conversations import routes as conversations
 from townsquare.db.engine import Database
@@ -61,7 +62,11 @@ ROUTERS = (
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     settings = settings or Settings()
-    db = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
+    db = Database(
+        settings.effective_database_url,
+        pool_size=settings.database_pool_size,
+        read_url=settings.database_read_url,
+    )
     state = AppState(settings=settings, db=db)
 
     @asynccontextmanager
@@ -115,6 +120,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         ],
     )
     app.add_middleware(AdmissionMiddleware, shield=shield_state)
+    # Outside admission: a request waiting out a database failover holds no slot meanwhile.
+    app.add_middleware(FailoverRetryMiddleware, wait=settings.database_failover_wait, db=db)
 
     for router in ROUTERS:
         app.include_router(router)

@@ -30,6 +30,16 @@ class Settings(BaseSettings):
         "postgresql+asyncpg://... selects PostgreSQL.",
     )
     database_pool_size: int = Field(10, description="Connections per worker (PostgreSQL).")
+    database_read_url: str = Field(
+        "",
+        description="SQLAlchemy URL for reads that may be served by a standby (e.g. HAProxy "
+        "routing to PostgreSQL standbys); empty means reads use database_url.",
+    )
+    database_failover_wait: float = Field(
+        30.0,
+        description="Seconds a request that is safe to replay (a read, or a write with an "
+        "Idempotency-Key) waits for the database to come back after a failover before failing.",
+    )
     registrations_open: bool = Field(True, description="Whether anyone may sign up.")
     max_status_chars: int = Field(500, description="Longest status text, in characters.")
     max_media_attachments: int = Field(4, description="Most images per status.")

@@ -20,7 +20,11 @@ class CommandGroup(click.Group):
     here eagerly would be circular.
     """
 
-    lazy = {"shield": ("townsquare.shield.commands", "shield")}
+    lazy = {
+        "shield": ("townsquare.shield.commands", "shield"),
+        "cluster": ("townsquare.cli.cluster", "cluster"),
+        "drill": ("townsquare.cli.drill", "drill"),
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

@@ -63,10 +63,24 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     return engine
 
 
+def _postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
+    # pre-ping: after a failover every pooled connection points at a dead or demoted server;
+    # each is tested when taken from the pool and replaced by a fresh one.
+    # A connection attempt gives up after a few seconds, so a vanished server costs a retry,
+    # not a hung request.
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"timeout": 5},
+    )
+
+
 class Database:
     """The process's engines and the two kinds of session the application uses."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, read_url: str = "") -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         if self.dialect == "sqlite":
@@ -76,10 +90,12 @@ class Database:
             self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1)
             self.read_engine = _sqlite_engine(url, immediate=False, pool_size=pool_size)
         else:
-            self.write_engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            self.write_engine = _postgres_engine(url, pool_size=pool_size)
+            # Reads may go to standbys (through a router such as HAProxy); a standby that is
+            # gone is noticed by the pre-ping and the next connection goes to another one.
+            self.read_engine = (
+                _postgres_engine(read_url, pool_size=pool_size) if read_url else self.write_engine
             )
-            self.read_engine = self.write_engine
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
