@@ -11,57 +11,168 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import hashlib
+import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
 
-from bench.fanout import measure_fanout_delay, wait_for_fanout_queue
+from bench.fanout import (
+    FanoutDelays,
+    fanout_delays_since,
+    measure_fanout_delay,
+    wait_for_fanout_queue,
+)
 from bench.load import LoadResult, run_load
 from bench.servers import Server, start_baseline, start_townsquare
 from tests.postgres_server import PostgresServer, free_port
+from townsquare.db.base import utcnow
 
 TIMELINE = "/api/v1/timelines/home?limit=20"
+ROOT = Path(__file__).resolve().parent.parent
+TABLE_HEAD = [
+    "| Measure | Requests/s | p50 ms | p99 ms | Failed | Worker CPU ms/request | Load avg |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+]
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--accounts", type=int, default=2_000)
-    parser.add_argument("--statuses", type=int, default=200_000)
-    parser.add_argument("--follows-per-account", type=int, default=50)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--statuses", type=int, default=1_000_000)
+    parser.add_argument("--follows-per-account", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=15, help="Length of each load run.")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--fanout-samples", type=int, default=20)
     parser.add_argument("--output", type=Path, default=Path("bench-results.md"))
+    parser.add_argument(
+        "--seed-cache",
+        default="var/bench-seed",
+        help="Directory keeping seeded SQLite databases between runs ('' to always seed).",
+    )
     return parser.parse_args()
 
 
-def seed(data_dir: Path, database_url: str, args: argparse.Namespace) -> Path:
+def _seed_key(args: argparse.Namespace) -> str:
+    """Changes with the size asked for, the seeding code and the migrations."""
+    digest = hashlib.sha256(
+        f"{args.accounts}/{args.statuses}/{args.follows_per_account}/100".encode()
+    )
+    sources = sorted((ROOT / "townsquare" / "seed").glob("*.py"))
+    sources += sorted((ROOT / "townsquare" / "db" / "migrations" / "versions").glob("*.py"))
+    for source in sources:
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def seed(data_dir: Path, database_url: str, args: argparse.Namespace) -> tuple[Path, str]:
+    """Seed (or copy a cached SQLite seed); returns the tokens file and how it went."""
     tokens = data_dir / "seed-tokens.txt"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database = data_dir / "townsquare.sqlite3"
+    cache = Path(args.seed_cache) / _seed_key(args) if args.seed_cache else None
+    if not database_url and cache is not None and (cache / "townsquare.sqlite3").exists():
+        started = time.monotonic()
+        shutil.copyfile(cache / "townsquare.sqlite3", database)
+        shutil.copyfile(cache / "seed-tokens.txt", tokens)
+        took = (cache / "seconds").read_text().strip()
+        return tokens, (
+            f"Seed copied from the cache in {time.monotonic() - started:.0f} s "
+            f"(`townsquare seed --fast` took {took} s)"
+        )
+    started = time.monotonic()
     command = [str(Path(sys.executable).parent / "townsquare"), "seed", "--fast"]
     command += ["--data-dir", str(data_dir), "--database-url", database_url]
     command += ["--accounts", str(args.accounts), "--statuses", str(args.statuses)]
     command += ["--follows-per-account", str(args.follows_per_account)]
     command += ["--tokens", "100", "--tokens-file", str(tokens)]
     subprocess.run(command, check=True, timeout=1800, stdout=subprocess.DEVNULL)
-    return tokens
+    seconds = time.monotonic() - started
+    if not database_url and cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(database, cache / "townsquare.sqlite3")
+        shutil.copyfile(tokens, cache / "seed-tokens.txt")
+        (cache / "seconds").write_text(f"{seconds:.0f}\n")
+    return tokens, f"Seeded with `townsquare seed --fast` in {seconds:.0f} s"
 
 
-def row(name: str, result: LoadResult) -> str:
+@dataclass
+class Measured:
+    result: LoadResult
+    cpu_ms: float
+    load: float
+
+
+def measure(server: Server, run: Callable[[], LoadResult]) -> Measured:
+    """A load run, with the workers' CPU time per request and the machine's load average."""
+    cpu_before = server.worker_cpu_seconds()
+    result = run()
+    cpu = server.worker_cpu_seconds() - cpu_before
+    return Measured(result, cpu / max(result.requests, 1) * 1000, os.getloadavg()[0])
+
+
+def row(name: str, measured: Measured) -> str:
+    result = measured.result
     return (
         f"| {name} | {result.per_second:,.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} "
-        f"| {result.failed} |"
+        f"| {result.failed} | {measured.cpu_ms:.2f} | {measured.load:.1f} |"
     )
 
 
-def run_backend(backend: str, args: argparse.Namespace, work: Path, lines: list[str]) -> Path:
+def delays_line(what: str, delays: FanoutDelays) -> str:
+    return (
+        f"- Fan-out delay, {what}, post acknowledged → in all of its "
+        f"{delays.followers_mean:.0f} followers' home feeds on average ({delays.samples} posts): "
+        f"p50 {delays.p50_ms:,.0f} ms, p99 {delays.p99_ms:,.0f} ms, max {delays.max_ms:,.0f} ms."
+    )
+
+
+@dataclass
+class Outcome:
+    backend: str
+    timeline: Measured
+    posting: Measured
+    fanout: FanoutDelays
+    rss_mb: float
+
+    def aims(self) -> list[tuple[str, str, bool]]:
+        timeline = self.timeline.result
+        return [
+            ("Home timeline p99 < 50 ms", f"{timeline.p99_ms:,.0f} ms", timeline.p99_ms < 50),
+            (
+                "Home timeline ≥ 1,000 requests/s (2 workers)",
+                f"{timeline.per_second:,.0f}/s",
+                timeline.per_second >= 1000,
+            ),
+            (
+                "≥ 300 posts/s sustained",
+                f"{self.posting.result.per_second:,.0f}/s",
+                self.posting.result.per_second >= 300,
+            ),
+            (
+                "Fan-out p99 < 5 s (under the posting load)",
+                f"{self.fanout.p99_ms / 1000:,.1f} s",
+                self.fanout.samples > 0 and self.fanout.p99_ms < 5000,
+            ),
+            ("< 300 MB resident per worker", f"{self.rss_mb:,.0f} MB", self.rss_mb < 300),
+        ]
+
+
+def run_backend(
+    backend: str, args: argparse.Namespace, work: Path, lines: list[str]
+) -> tuple[Path, Outcome]:
     """Measures one backend; returns a real timeline body for the baseline to serve."""
     pg: PostgresServer | None = None
     database_url = ""
@@ -72,9 +183,7 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path, lines: list[
         database_url = asyncio.run(pg.create_database("townsquare_bench"))
     server: Server | None = None
     try:
-        started = time.monotonic()
-        tokens = seed(data_dir, database_url, args)
-        seeded = time.monotonic() - started
+        tokens, seeded = seed(data_dir, database_url, args)
         server = start_townsquare(
             data_dir, database_url, free_port(), args.workers, work / f"{backend}.log"
         )
@@ -101,13 +210,16 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path, lines: list[
             )
 
         run_load(server.url, TIMELINE, tokens, seconds=2, connections=8, work_dir=work)
-        timeline = load(TIMELINE)
+        timeline = measure(server, lambda: load(TIMELINE))
         memory = server.worker_rss_mb()
-        delays = asyncio.run(
+        quiet = asyncio.run(
             measure_fanout_delay(server.url, effective_url, users, args.fanout_samples)
         )
-        posting = load("/api/v1/statuses", "POST")
+        posting_started = utcnow()
+        posting = measure(server, lambda: load("/api/v1/statuses", "POST"))
         drained = asyncio.run(wait_for_fanout_queue(effective_url))
+        under_load = asyncio.run(fanout_delays_since(effective_url, posting_started))
+        memory_after = server.worker_rss_mb()
     finally:
         if server is not None:
             server.stop()
@@ -117,22 +229,22 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path, lines: list[
     lines += [
         f"### {backend}",
         "",
-        f"Seeded in {seeded:.0f} s. Timeline body: {len(body.content):,} bytes (20 statuses).",
+        f"{seeded}. Timeline body: {len(body.content):,} bytes (20 statuses).",
         "",
-        "| Measure | Requests/s | p50 ms | p99 ms | Failed |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        *TABLE_HEAD,
         row("Home timeline (`GET " + TIMELINE + "`)", timeline),
         row("Posting (`POST /api/v1/statuses`, with fan-out)", posting),
         "",
-        f"- Fan-out delay, post acknowledged → in all {delays.followers_mean:.0f} followers' "
-        f"home feeds (mean audience), {delays.samples} posts one at a time: "
-        f"p50 {delays.p50_ms:.0f} ms, max {delays.max_ms:.0f} ms.",
+        delays_line(f"quiet instance, {args.fanout_samples} posts one at a time", quiet),
+        delays_line(f"every post of the {args.seconds} s posting run", under_load),
         f"- Fan-out backlog after {args.seconds} s of posting drained in {drained:.1f} s "
-        f"({posting.requests:,} posts).",
-        f"- Memory per worker after the timeline run (RSS): {', '.join(map(str, memory))} MB.",
+        f"({posting.result.requests:,} posts).",
+        f"- Memory per worker (RSS) after the timeline run: {', '.join(map(str, memory))} MB; "
+        f"after posting: {', '.join(map(str, memory_after))} MB.",
         "",
     ]
-    return body_file
+    outcome = Outcome(backend, timeline, posting, under_load, max(memory + memory_after))
+    return body_file, outcome
 
 
 def main() -> None:
@@ -148,25 +260,33 @@ def main() -> None:
         f"{args.follows_per_account} follows per account; {args.workers} workers; "
         f"{args.connections} connections for {args.seconds} s per measure; rate limits off.",
         "",
+        f"Command: `python -m bench {' '.join(sys.argv[1:])}`. Load average (1, 5, 15 min) "
+        f"at the start: {', '.join(f'{value:.1f}' for value in os.getloadavg())}.",
+        "",
     ]
+    outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="townsquare-bench-") as temp:
         work = Path(temp)
         body_file: Path | None = None
         for backend in args.backends.split(","):
             print(f"benchmarking {backend} ...", file=sys.stderr)
-            body_file = run_backend(backend.strip(), args, work, lines)
+            body_file, outcome = run_backend(backend.strip(), args, work, lines)
+            outcomes.append(outcome)
         assert body_file is not None
         print("benchmarking the baseline ...", file=sys.stderr)
         baseline = start_baseline(body_file, free_port(), args.workers, work / "baseline.log")
         try:
             tokens = next(work.glob("*/seed-tokens.txt"))
-            result = run_load(
-                baseline.url,
-                TIMELINE,
-                tokens,
-                seconds=args.seconds,
-                connections=args.connections,
-                work_dir=work,
+            result = measure(
+                baseline,
+                lambda: run_load(
+                    baseline.url,
+                    TIMELINE,
+                    tokens,
+                    seconds=args.seconds,
+                    connections=args.connections,
+                    work_dir=work,
+                ),
             )
             memory = baseline.worker_rss_mb()
         finally:
@@ -174,11 +294,27 @@ def main() -> None:
     lines += [
         "### Baseline (bare Starlette, same uvicorn options, same timeline body)",
         "",
-        "| Measure | Requests/s | p50 ms | p99 ms | Failed |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        *TABLE_HEAD,
         row("Fixed timeline JSON", result),
         "",
-        f"- Memory per worker (RSS): {', '.join(map(str, memory))} MB. Load tool: {result.tool}.",
+        f"- Memory per worker (RSS): {', '.join(map(str, memory))} MB. "
+        f"Load tool: {result.result.tool}.",
+        "",
+        "### Aims",
+        "",
+        "| Aim | " + " | ".join(outcome.backend for outcome in outcomes) + " |",
+        "| --- |" + " --- |" * len(outcomes),
+    ]
+    for index, (aim, _, _) in enumerate(outcomes[0].aims()):
+        cells = []
+        for outcome in outcomes:
+            _, figure, met = outcome.aims()[index]
+            cells.append(f"{figure} ({'met' if met else 'not met'})")
+        lines.append(f"| {aim} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Load average (1, 5, 15 min) at the end: "
+        f"{', '.join(f'{value:.1f}' for value in os.getloadavg())}.",
         "",
     ]
     report = "\n".join(lines)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import statistics
 import time
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import func, select, type_coerce
 
 from townsquare.accounts.models import Account
+from townsquare.db.base import UTCDateTime
 from townsquare.db.engine import Database
 from townsquare.jobs.models import Job
+from townsquare.statuses.models import Status
+from townsquare.streaming.models import StreamEvent
 from townsquare.timelines.models import HomeFeedEntry
 
 POLL_SECONDS = 0.005
@@ -24,7 +29,15 @@ class FanoutDelays:
     samples: int
     followers_mean: float
     p50_ms: float
+    p99_ms: float
     max_ms: float
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (``share`` in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, round(share * len(ordered) + 0.5))
+    return ordered[min(rank, len(ordered)) - 1]
 
 
 async def _rows_for(db: Database, status_id: int) -> int:
@@ -76,6 +89,59 @@ async def measure_fanout_delay(
         samples=len(delays),
         followers_mean=statistics.fmean(audiences),
         p50_ms=statistics.median(delays) * 1000,
+        p99_ms=percentile(delays, 0.99) * 1000,
+        max_ms=max(delays) * 1000,
+    )
+
+
+async def fanout_delays_since(database_url: str, since: dt.datetime) -> FanoutDelays:
+    """Fan-out delay of every status posted since ``since`` (during a load run), from the rows.
+
+    A status's fan-out is complete when its last batch of home-feed rows was written; each batch
+    writes ``update`` events on its readers' ``user:`` channels in the same transaction, so the
+    newest of those events, minus the status's ``created_at``, is the delay.
+    """
+    db = Database(database_url, pool_size=2)
+    done: dict[int, dt.datetime] = {}
+    readers: dict[int, int] = {}
+    delays: list[float] = []
+    try:
+        async with db.read() as session:
+            rows = await session.execute(
+                select(
+                    StreamEvent.payload,
+                    type_coerce(func.max(StreamEvent.created_at), UTCDateTime()),
+                    func.count(),
+                )
+                .where(
+                    StreamEvent.event == "update",
+                    StreamEvent.channel.like("user:%"),
+                    StreamEvent.created_at >= since,
+                )
+                .group_by(StreamEvent.payload)
+            )
+            for payload, last, count in rows:
+                status_id = int(orjson.loads(payload)["status_id"])
+                done[status_id] = last
+                readers[status_id] = int(count)
+            ids = list(done)
+            for start in range(0, len(ids), 500):
+                created = await session.execute(
+                    select(Status.id, Status.created_at).where(
+                        Status.id.in_(ids[start : start + 500]), Status.created_at >= since
+                    )
+                )
+                for status_id, created_at in created:
+                    delays.append(max(0.0, (done[status_id] - created_at).total_seconds()))
+    finally:
+        await db.dispose()
+    if not delays:
+        return FanoutDelays(0, 0.0, 0.0, 0.0, 0.0)
+    return FanoutDelays(
+        samples=len(delays),
+        followers_mean=statistics.fmean(readers.values()) - 1,
+        p50_ms=statistics.median(delays) * 1000,
+        p99_ms=percentile(delays, 0.99) * 1000,
         max_ms=max(delays) * 1000,
     )
 

@@ -24,15 +24,26 @@ class Server:
     url: str
     log: Path
 
-    def worker_rss_mb(self) -> list[float]:
-        """Resident memory of each worker process (the supervisor itself is left out)."""
+    def workers(self) -> list[psutil.Process]:
+        """The worker processes (the supervisor itself is left out)."""
         parent = psutil.Process(self.process.pid)
-        workers = [
+        return [
             child
             for child in parent.children(recursive=True)
             if "spawn_main" in " ".join(child.cmdline())
         ]
-        return sorted(round(child.memory_info().rss / 2**20, 1) for child in workers)
+
+    def worker_rss_mb(self) -> list[float]:
+        """Resident memory of each worker process."""
+        return sorted(round(child.memory_info().rss / 2**20, 1) for child in self.workers())
+
+    def worker_cpu_seconds(self) -> float:
+        """CPU time (user + system) the workers have used so far, all together."""
+        total = 0.0
+        for child in self.workers():
+            times = child.cpu_times()
+            total += times.user + times.system
+        return total
 
     def stop(self) -> None:
         if self.process.poll() is None:
