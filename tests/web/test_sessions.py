@@ -98,3 +98,25 @@ async def test_sign_up_problems_are_shown_per_field(browser: BrowserFactory) -> 
     )
     assert answer.status_code == 422
     assert 'id="username-error"' in answer.text and 'id="password-error"' in answer.text
+
+
+async def test_streams_refuse_the_session_cookie_from_another_site(
+    browser: BrowserFactory,
+) -> None:
+    alice = await browser("alice")
+    foreign = await alice.http.get(
+        "/api/v1/streaming/user", headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 401
+    anonymous = await browser()
+    assert (await anonymous.http.get("/api/v1/streaming/user")).status_code == 401
+    anonymous.http.cookies.set("townsquare_session", "not-a-session")
+    assert (await anonymous.http.get("/api/v1/streaming/user")).status_code == 401
+
+
+async def test_the_api_does_not_accept_the_session_cookie(browser: BrowserFactory) -> None:
+    alice = await browser("alice")
+    answer = await alice.http.get("/api/v1/accounts/verify_credentials")
+    assert answer.status_code == 401
+    posted = await alice.http.post("/api/v1/statuses", data={"status": "via cookie"})
+    assert posted.status_code == 401
