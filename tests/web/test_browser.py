@@ -201,3 +201,40 @@ def test_main_pages_have_no_serious_accessibility_violations(
     page.context.close()
     anonymous.context.close()
     assert not found
+
+
+def test_load_more_search_as_you_type_and_keyboard(chromium: Browser, base_url: str) -> None:
+    page, username = sign_up(chromium, base_url, "frank")
+    page.evaluate(
+        """async () => {
+            const csrf = document.querySelector('input[name="csrf_token"]').value;
+            for (let i = 0; i < 25; i++) {
+                const body = new FormData();
+                body.append("status", `Numbered post ${i} #counting`);
+                const answer = await fetch("/statuses", {method: "POST", body,
+                    headers: {"Accept": "application/json", "X-CSRF-Token": csrf}});
+                if (!answer.ok) throw new Error(await answer.text());
+            }
+        }"""
+    )
+    page.goto(f"/@{username}")
+    posts = page.locator("#feed article.status")
+    expect(posts).to_have_count(20)
+    page.locator("a[data-load-more]").scroll_into_view_if_needed()
+    expect(posts).to_have_count(25)
+    expect(page.locator("a[data-load-more]")).to_have_count(0)
+
+    # Liking with the keyboard alone.
+    like = posts.first.get_by_role("button", name=re.compile("^Like"))
+    like.focus()
+    page.keyboard.press("Enter")
+    expect(posts.first.get_by_role("button", name=re.compile("^Like"))).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+    page.goto("/search")
+    page.get_by_label("Search people, hashtags and posts").press_sequentially(username[:4])
+    expect(
+        page.locator("#search-results").get_by_role("link", name=re.compile(username))
+    ).to_be_visible()
+    page.context.close()
