@@ -188,3 +188,15 @@ async def test_editing_the_text_keeps_the_poll_and_its_votes(browser: BrowserFac
     page = await bob.http.get(f"/@alice/{status_id}")
     assert "Pick one, please" in page.text and "(edited)" in page.text
     assert "(your vote)" in page.text and "1 votes" in page.text
+
+
+async def test_oversized_forms_are_refused_with_413(browser: BrowserFactory) -> None:
+    alice = await browser("alice")
+    token = await alice.csrf()
+    answer = await alice.http.post(
+        "/settings/password",
+        data={"csrf_token": token, "current_password": "x" * 200_000},
+        headers=JSON,
+    )
+    assert answer.status_code == 413
+    assert "too large" in answer.json()["error"]

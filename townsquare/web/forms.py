@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Request
 
+from townsquare.api.errors import ApiError
 from townsquare.api.params import read_params
 from townsquare.media.uploads import FORM_OVERHEAD, CappedReceive, check_declared_length, too_large
 from townsquare.web.sessions import CSRF_FIELD, CSRF_HEADER, check_csrf
@@ -27,13 +28,13 @@ async def read_form(request: Request, *, max_bytes: int = SMALL_FORM_BYTES) -> d
     bounded = Request(request.scope, receive=capped)
     try:
         params = await read_params(bounded)
-    except Exception:
+    except ApiError:
         if capped.exceeded:
             raise too_large(max_bytes) from None
         raise
+    request.state.form_request = bounded
     submitted = params.get(CSRF_FIELD)
     check_csrf(request, submitted if isinstance(submitted, str) and submitted else None)
-    request.state.form_request = bounded
     return params
 
 
