@@ -6,6 +6,8 @@ import io
 
 from PIL import Image
 
+from townsquare.config import Settings
+
 from .conftest import BrowserFactory
 
 JSON = {"Accept": "application/json"}
@@ -200,3 +202,18 @@ async def test_oversized_forms_are_refused_with_413(browser: BrowserFactory) -> 
     )
     assert answer.status_code == 413
     assert "too large" in answer.json()["error"]
+
+
+async def test_posting_too_often_is_refused_with_a_sentence(
+    browser: BrowserFactory, settings: Settings
+) -> None:
+    settings.rate_limit_posting = "2/hour"
+    alice = await browser("alice")
+    for number in range(2):
+        answer = await alice.submit("/statuses", {"status": f"post {number}"}, headers=JSON)
+        assert answer.status_code == 200
+    refused = await alice.submit("/statuses", {"status": "one too many"}, headers=JSON)
+    assert refused.status_code == 429
+    assert "try again in about" in refused.json()["error"]
+    assert int(refused.headers["retry-after"]) > 0
+    assert "one too many" not in (await alice.http.get("/@alice")).text

@@ -38,6 +38,7 @@ from townsquare.statuses.schemas import (
     VoteDraft,
 )
 from townsquare.web.forms import close_form, read_form, text
+from townsquare.web.limits import spend
 from townsquare.web.pages import WebRoute, back, fragment, render, require_login, wants_json
 
 router = APIRouter(route_class=WebRoute)
@@ -78,6 +79,7 @@ async def post(request: Request) -> Response:
     try:
         params = await read_form(request, max_bytes=max_bytes)
         draft = parse(StatusDraft, _draft_params(params))
+        await spend(request, "posting")
         media_field = params.get("media", [])
         chosen = media_field if isinstance(media_field, list) else [media_field]
         files = [f for f in chosen if isinstance(f, UploadFile) and f.filename]
@@ -85,6 +87,8 @@ async def post(request: Request) -> Response:
             raise ApiError(
                 422, f"At most {state.settings.max_media_attachments} images on one post"
             )
+        if files:
+            await spend(request, "media", times=len(files))
         descriptions = params.get("media_description", [])
         if not isinstance(descriptions, list):
             descriptions = [descriptions]
