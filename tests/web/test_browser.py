@@ -238,3 +238,26 @@ def test_load_more_search_as_you_type_and_keyboard(chromium: Browser, base_url: 
         page.locator("#search-results").get_by_role("link", name=re.compile(username))
     ).to_be_visible()
     page.context.close()
+
+
+def test_pages_fit_a_360_px_phone(chromium: Browser, base_url: str) -> None:
+    page, username = sign_up(chromium, base_url, "gina")
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.get_by_label("Post text").fill(
+        "A very long word: " + "x" * 120 + " https://example.org/" + "y" * 80
+    )
+    page.get_by_role("button", name="Post", exact=True).click()
+    post = page.locator("article.status", has_text="A very long word")
+    expect(post).to_be_visible()
+    thread = str(post.locator("a.time").get_attribute("href"))
+    for path in (
+        "/",
+        f"/@{username}",
+        thread,
+        "/search?q=g",
+        "/settings/profile",
+    ):
+        page.goto(path)
+        overflow = page.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= 360, f"{path} is {overflow} px wide"
+    page.context.close()
