@@ -182,3 +182,22 @@ async def test_browsers_asking_for_a_page_get_one_that_solves_the_challenge(
     # API clients asking for JSON still get JSON.
     api = await client.get(PUBLIC, headers={"Accept": "text/html"})
     assert api.headers["content-type"] == "application/json"
+
+
+async def test_a_token_the_api_accepted_is_served_first_without_a_pass(
+    app: FastAPI, alice: Person
+) -> None:
+    from townsquare.shield.standing import Standing, token_digest, tokens
+
+    tokens.clear()
+    under_attack(app)
+    # The first request is let through to authentication; from then on the token is trusted.
+    assert (await alice.client.get("/api/v1/accounts/verify_credentials")).status_code == 200
+    assert tokens.get(token_digest(alice.token)) == Standing.GOOD
+    forged = client_from(app, headers={"Authorization": "Bearer forged"})
+    assert (await forged.get("/api/v1/accounts/verify_credentials")).status_code == 401
+    assert tokens.get(token_digest("forged")) == Standing.INVALID
+    # A token known to be invalid is no better than none: under attack it is challenged.
+    again = await forged.get("/api/v1/accounts/verify_credentials")
+    assert again.status_code == 429
+    assert "challenge" in again.json()

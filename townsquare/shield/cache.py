@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from starlette.types import Message, Scope, Send
 
-# Public reads whose anonymous answer is the same for everyone. Web pages of profiles and
-# posts (``/@name``, ``/@name/123``) are included for the web front end.
+# Public reads whose anonymous answer is the same for everyone, and the web app's public pages
+# (``/public``, ``/tags/name``, ``/@name``, ``/@name/123``).
 CACHEABLE_PATHS = re.compile(
     rb"^/api/v1/(?:"
     rb"timelines/public|timelines/tag/[^/]+"
@@ -34,7 +34,7 @@ CACHEABLE_PATHS = re.compile(
     rb"|statuses/\d+|statuses/\d+/context|statuses/\d+/(?:reblogged_by|favourited_by)"
     rb"|trends(?:/[a-z]+)?|directory|custom_emojis"
     rb")/?$"
-    rb"|^/@[^/]+(?:/\d+)?/?$"
+    rb"|^/(?:public|tags/[^/]+|@[^/]+|@[^/]+/\d+)/?$"
 )
 # Per-request headers that must not be replayed to another client.
 DROPPED_HEADERS = frozenset(
