@@ -73,6 +73,45 @@ def etcd_command(layout: ClusterLayout, node: Node) -> list[str]:
     ]
 
 
+def patroni_dynamic_config() -> dict[str, Any]:
+    """What Patroni keeps in etcd for the whole cluster (applied at bootstrap, and again by
+    ``cluster up`` so an existing cluster follows changes)."""
+    return {
+        "ttl": PATRONI_TTL,
+        "loop_wait": PATRONI_LOOP_WAIT,
+        "retry_timeout": PATRONI_RETRY_TIMEOUT,
+        "maximum_lag_on_failover": 16 * 1024 * 1024,
+        # A primary whose postmaster crashed hands over to a synchronous standby at once (it
+        # loses nothing) instead of crash-recovering and restarting in place, which takes
+        # longer with use_pg_rewind (a single-user-mode recovery first).
+        "primary_start_timeout": 0,
+        "synchronous_mode": True,
+        "synchronous_mode_strict": True,
+        # Both standbys confirm every commit while they are up, so a read sent to either
+        # one sees every acknowledged write; with one down, the other alone does.
+        "synchronous_node_count": 2,
+        "postgresql": {
+            "use_pg_rewind": True,
+            "use_slots": True,
+            "parameters": {
+                "synchronous_commit": "remote_apply",
+                "wal_level": "replica",
+                "wal_log_hints": "on",
+                "hot_standby": "on",
+                "max_connections": 200,
+                "max_wal_senders": 10,
+                "max_replication_slots": 10,
+                "wal_keep_size": "128MB",
+                # A standby re-pointed at a new primary retries streaming after this long
+                # (default 5 s): its replication slot appears a moment after the promotion.
+                "wal_retrieve_retry_interval": "500ms",
+                "shared_buffers": "32MB",
+                "fsync": "on",
+            },
+        },
+    }
+
+
 def patroni_config(layout: ClusterLayout, node: Node, bin_dir: str) -> dict[str, Any]:
     directory = layout.directory(node)
     # Clients reach the members from 127.0.0.1 as often as from their own addresses.
@@ -88,33 +127,7 @@ def patroni_config(layout: ClusterLayout, node: Node, bin_dir: str) -> dict[str,
         },
         "etcd3": {"hosts": layout.etcd_endpoints, "protocol": "http"},
         "bootstrap": {
-            "dcs": {
-                "ttl": PATRONI_TTL,
-                "loop_wait": PATRONI_LOOP_WAIT,
-                "retry_timeout": PATRONI_RETRY_TIMEOUT,
-                "maximum_lag_on_failover": 16 * 1024 * 1024,
-                "synchronous_mode": True,
-                "synchronous_mode_strict": True,
-                # Both standbys confirm every commit while they are up, so a read sent to either
-                # one sees every acknowledged write; with one down, the other alone does.
-                "synchronous_node_count": 2,
-                "postgresql": {
-                    "use_pg_rewind": True,
-                    "use_slots": True,
-                    "parameters": {
-                        "synchronous_commit": "remote_apply",
-                        "wal_level": "replica",
-                        "wal_log_hints": "on",
-                        "hot_standby": "on",
-                        "max_connections": 200,
-                        "max_wal_senders": 10,
-                        "max_replication_slots": 10,
-                        "wal_keep_size": "128MB",
-                        "shared_buffers": "32MB",
-                        "fsync": "on",
-                    },
-                },
-            },
+            "dcs": patroni_dynamic_config(),
             "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, {"auth": "trust"}],
             "pg_hba": [
                 f"host replication all {network} trust",

@@ -5,6 +5,7 @@ view is reported, together with whether two PostgreSQL members ever accepted wri
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import threading
 import time
@@ -56,6 +57,7 @@ class DrillReport:
     split_brain_samples: int
     most_primaries_at_once: int
     membership_samples: int
+    longest_unwatched: float
     unfinished_posts: int
     notes: list[str] = field(default_factory=list)
     errors_by_kind: dict[str, int] = field(default_factory=dict)
@@ -78,6 +80,10 @@ class PrimaryWatch:
         self.most_primaries = 0
         self.primaries_seen: set[str] = set()
         self._connections: dict[str, Any] = {}
+        # The longest time between two complete rounds of questions: a split brain shorter
+        # than this could go unseen.
+        self.longest_unwatched = 0.0
+        self._last_sample: float | None = None
 
     async def _ask(self, node: Node) -> bool | None:
         connection = self._connections.get(node.name)
@@ -93,8 +99,11 @@ class PrimaryWatch:
                 self._connections[node.name] = connection
             in_recovery = await connection.fetchval("SELECT pg_is_in_recovery()", timeout=0.5)
             return not in_recovery
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-            self._connections.pop(node.name, None)
+        except Exception:
+            # Whatever went wrong, this member did not say it takes writes; the watch goes on.
+            stale = self._connections.pop(node.name, None)
+            if stale is not None:
+                stale.terminate()
             return None
 
     async def _run(self) -> None:
@@ -102,6 +111,10 @@ class PrimaryWatch:
             answers = await asyncio.gather(*(self._ask(node) for node in self.members))
             primaries = [node.name for node, yes in zip(self.members, answers, strict=True) if yes]
             self.samples += 1
+            now = time.monotonic()
+            if self._last_sample is not None:
+                self.longest_unwatched = max(self.longest_unwatched, now - self._last_sample)
+            self._last_sample = now
             self.primaries_seen.update(primaries)
             self.most_primaries = max(self.most_primaries, len(primaries))
             if len(primaries) > 1:
@@ -233,24 +246,23 @@ SCENARIOS = {
 
 
 def _outage(outcome: Outcome, killed_at: float) -> tuple[float, float, float]:
-    """(seconds until writes succeeded again, longest gap between acknowledged writes,
-    end of the outage) — measured on acknowledgement times."""
+    """(seconds from the kill until writes were acknowledged again, longest gap between
+    acknowledged writes, end of that outage), measured on acknowledgement times.
+
+    The outage is the longest gap that ends after the kill; writes "resumed" at its end. A gap
+    shorter than OUTAGE_THRESHOLD is ordinary jitter: writes never stopped.
+    """
     acked = sorted(ack.acked_at for ack in outcome.acked)
     longest = 0.0
-    resumed = 0.0
-    outage_end = killed_at
-    previous = None
-    for moment in acked:
-        if previous is not None:
-            gap = moment - previous
-            longest = max(longest, gap)
-            if moment > killed_at and gap >= OUTAGE_THRESHOLD:
-                after_kill = moment - max(previous, killed_at)
-                if moment - killed_at > resumed and after_kill > 0:
-                    resumed = moment - killed_at
-                    outage_end = moment
-        previous = moment
-    return resumed, longest, outage_end
+    outage = (0.0, killed_at)  # (length, end)
+    for previous, moment in itertools.pairwise(acked):
+        gap = moment - previous
+        longest = max(longest, gap)
+        if moment > killed_at and gap > outage[0]:
+            outage = (gap, moment)
+    if outage[0] < OUTAGE_THRESHOLD:
+        return 0.0, longest, killed_at
+    return max(0.0, outage[1] - killed_at), longest, outage[1]
 
 
 async def _missing_and_duplicates(database_url: str, outcome: Outcome) -> tuple[int, int]:
@@ -326,6 +338,7 @@ async def run_drill(
         split_brain_samples=watch.split_brain,
         most_primaries_at_once=watch.most_primaries,
         membership_samples=watch.samples,
+        longest_unwatched=round(watch.longest_unwatched, 2),
         unfinished_posts=outcome.unfinished_posts,
         notes=notes,
         errors_by_kind=dict(kinds.most_common(8)),

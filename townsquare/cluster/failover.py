@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from townsquare.db.engine import Database
@@ -27,8 +28,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Larger bodies (media uploads) are passed through once rather than held for a replay.
 MAX_REPLAYED_BODY = 1024 * 1024
 FIRST_PAUSE = 0.2
-LONGEST_PAUSE = 1.0
-REPLAY_SPREAD = 1.0
+LONGEST_PAUSE = 0.5
+REPLAY_SPREAD = 0.5
+REPLAYS_AT_ONCE = 8
 
 # SQLSTATE codes that mean "this server cannot take the statement now", not "it is wrong":
 # connection exceptions (class 08), shutdown and start-up (57P01-57P03), a primary turned
@@ -129,6 +131,8 @@ class FailoverRetryMiddleware:
         self.wait = wait
         self.db = db
         self.recovery = DatabaseRecovery()
+        # Replays run a few at a time, so the backlog of a failover does not arrive as one burst.
+        self.replay_slots = asyncio.Semaphore(REPLAYS_AT_ONCE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.wait <= 0 or not _replayable(scope):
@@ -137,33 +141,47 @@ class FailoverRetryMiddleware:
         body = await _read_body(receive)
         deadline = time.monotonic() + self.wait
         write = scope["method"] not in SAFE_METHODS
+        if await self._attempt(scope, body, receive, send):
+            return
         while True:
-            started = False
-
-            async def tracked_send(message: Message) -> None:
-                nonlocal started
-                if message["type"] == "http.response.start":
-                    started = True
-                await send(message)
-
-            try:
-                await self.app(scope, _replay(body, receive), tracked_send)
-                return
-            except Exception as error:
-                if started or not is_failover_error(error):
-                    raise
-                log.warning(
-                    "database unavailable on %s %s, waiting for it: %s",
-                    scope["method"],
-                    scope["path"],
-                    error.__class__.__name__,
+            if self.db.is_sqlite or not await self.recovery.wait(
+                self.db, write=write, deadline=deadline
+            ):
+                unavailable = JSONResponse(
+                    {"error": "The database is unavailable, try again shortly"},
+                    status_code=503,
+                    headers={"Retry-After": "5"},
                 )
-                if self.db.is_sqlite or not await self.recovery.wait(
-                    self.db, write=write, deadline=deadline
-                ):
-                    raise
-                # Every request that waited wakes at once; spread the replays a little.
-                await asyncio.sleep(random.uniform(0, REPLAY_SPREAD))
+                await unavailable(scope, receive, send)
+                return
+            await asyncio.sleep(random.uniform(0, REPLAY_SPREAD))
+            async with self.replay_slots:
+                if await self._attempt(scope, body, receive, send):
+                    return
+
+    async def _attempt(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
+        """Run the request once: True when it was answered, False when it may be replayed."""
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, _replay(body, receive), tracked_send)
+        except Exception as error:
+            if started or not is_failover_error(error):
+                raise
+            log.warning(
+                "database unavailable on %s %s, waiting for it: %s",
+                scope["method"],
+                scope["path"],
+                error.__class__.__name__,
+            )
+            return False
+        return True
 
 
 async def _read_body(receive: Receive) -> bytes:

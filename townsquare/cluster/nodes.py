@@ -272,6 +272,7 @@ class LocalCluster:
             self.start_node(node)
         wait_until("a PostgreSQL primary", lambda: self.primary() is not None)
         wait_until("both PostgreSQL standbys streaming", self.standbys_streaming)
+        self._apply_dynamic_config()
         self._create_database()
         echo("Redis and Sentinel")
         for node in self.layout.of_role("redis"):
@@ -289,6 +290,20 @@ class LocalCluster:
         for node in self.layout.of_role("app"):
             wait_until(f"{node.name} ready", functools.partial(self.app_ready, node))
         wait_until("HAProxy's app routing", self.cluster_ready)
+
+    def _apply_dynamic_config(self) -> None:
+        primary = self.primary()
+        assert primary is not None
+        body = json.dumps(configs.patroni_dynamic_config()).encode()
+        request = urllib.request.Request(
+            self.layout.patroni_url(primary) + "/config",
+            data=body,
+            method="PATCH",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if response.status != 200:
+                raise ClusterError(f"Patroni refused the configuration: {response.status}")
 
     def _create_database(self) -> None:
         primary = self.primary()
