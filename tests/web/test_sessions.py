@@ -120,3 +120,21 @@ async def test_the_api_does_not_accept_the_session_cookie(browser: BrowserFactor
     assert answer.status_code == 401
     posted = await alice.http.post("/api/v1/statuses", data={"status": "via cookie"})
     assert posted.status_code == 401
+
+
+async def test_login_only_sends_people_back_to_this_site(browser: BrowserFactory) -> None:
+    await browser("alice")
+    for target, expected in [
+        ("/notifications", "/notifications"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+    ]:
+        other = await browser()
+        token = await other.csrf()
+        answer = await other.http.post(
+            "/auth/sign_in",
+            data={"csrf_token": token, "login": "alice", "password": PASSWORD, "next": target},
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == expected, target

@@ -93,6 +93,9 @@ def safe_next(value: str | None, default: str = "/") -> str:
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
         return default
+    # Browsers read "/\\host" as "//host": backslashes and control characters never pass.
+    if "\\" in value or any(ord(c) < 32 for c in value):
+        return default
     return value
 
 
