@@ -217,3 +217,25 @@ async def test_posting_too_often_is_refused_with_a_sentence(
     assert "try again in about" in refused.json()["error"]
     assert int(refused.headers["retry-after"]) > 0
     assert "one too many" not in (await alice.http.get("/@alice")).text
+
+
+async def test_quote_content_warning_and_repost(browser: BrowserFactory) -> None:
+    alice, bob = await browser("alice"), await browser("bob")
+    original = await alice.submit("/statuses", {"status": "original words"}, headers=JSON)
+    original_id = original.json()["id"]
+    compose = await bob.http.get("/", params={"quote": original_id})
+    assert f'name="quoted_status_id" value="{original_id}"' in compose.text
+    quoted = await bob.submit(
+        "/statuses",
+        {"status": "my take", "quoted_status_id": original_id, "spoiler_text": "opinions"},
+        headers=JSON,
+    )
+    html = quoted.json()["html"]
+    assert '<details class="cw">' in html and "opinions" in html
+    assert '<blockquote class="quote">' in html and "original words" in html
+    reposted = await bob.submit(f"/statuses/{original_id}/reblog", {}, headers=JSON)
+    assert 'action-unreblog" aria-pressed="true"' in reposted.json()["html"]
+    page = await alice.http.get(f"/@alice/{original_id}")
+    assert 'Repost <span class="count">1</span>' in page.text
+    profile = await alice.http.get("/@bob")
+    assert "</a> reposted" in profile.text
