@@ -232,6 +232,21 @@ def test_load_more_search_as_you_type_and_keyboard(chromium: Browser, base_url: 
         "aria-pressed", "true"
     )
 
+    # Reading further down the home page, a new post waits behind a button.
+    page.goto("/")
+    wait_live(page)
+    page.evaluate("window.scrollTo(0, 1500)")
+    other_tab = page.context.new_page()
+    other_tab.goto("/")
+    other_tab.get_by_label("Post text").fill("Arrived while reading")
+    other_tab.get_by_role("button", name="Post", exact=True).click()
+    expect(other_tab.locator("article.status", has_text="Arrived while reading")).to_be_visible()
+    other_tab.close()
+    show = page.get_by_role("button", name="Show 1 new post")
+    expect(show).to_be_visible()
+    show.click()
+    expect(page.locator("#feed article.status").first).to_contain_text("Arrived while reading")
+
     page.goto("/search")
     page.get_by_label("Search people, hashtags and posts").press_sequentially(username[:4])
     expect(

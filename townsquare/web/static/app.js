@@ -257,6 +257,19 @@
     if (conversation) { stream = "direct"; }
     var source = new EventSource("/api/v1/streaming/" + stream);
     var badge = document.getElementById("unread-badge");
+    var newPostsBar = document.querySelector("[data-new-posts]");
+    var newPostsButton = newPostsBar ? newPostsBar.querySelector("button") : null;
+    var pending = [];
+    if (newPostsButton) {
+      newPostsButton.addEventListener("click", function () {
+        var newest = null;
+        // Oldest first, each on top of the one before: the newest ends up first.
+        pending.forEach(function (html) { newest = insertPost(html, feed, false) || newest; });
+        pending = [];
+        newPostsBar.hidden = true;
+        if (newest) { newest.setAttribute("tabindex", "-1"); newest.focus(); }
+      });
+    }
     source.addEventListener("open", function () { document.body.setAttribute("data-live", "open"); });
     source.addEventListener("error", function () { document.body.setAttribute("data-live", "retrying"); });
     source.addEventListener("update", function (event) {
@@ -266,6 +279,13 @@
       shieldFetch("/web/statuses/" + status.id, {headers: {"Accept": "text/html"}}).then(function (response) {
         if (!response.ok) { return; }
         return response.text().then(function (html) {
+          if (newPostsBar && window.scrollY > 300) {
+            // Someone reading further down is not pushed around: new posts wait for a click.
+            pending.push(html);
+            newPostsButton.textContent = "Show " + pending.length + " new post" + (pending.length > 1 ? "s" : "");
+            newPostsBar.hidden = false;
+            return;
+          }
           if (insertPost(html, feed, false)) { announce("New post from @" + status.account.acct); }
         });
       });
