@@ -19,6 +19,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from .server import CHROMIUM, CHROMIUM_ARGS, running_server
 
 pytestmark = pytest.mark.timeout(60)
+# A loaded machine can take seconds to fan a post out; wait for it rather than fail.
+expect.set_options(timeout=20_000)
 PASSWORD = "a browser password"
 WAIT_MS = 20_000
 _names = itertools.count(1)
