@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from PIL import Image
 
@@ -239,3 +240,28 @@ async def test_quote_content_warning_and_repost(browser: BrowserFactory) -> None
     assert 'Repost <span class="count">1</span>' in page.text
     profile = await alice.http.get("/@bob")
     assert "</a> reposted" in profile.text
+
+
+async def test_profile_images_and_bio(browser: BrowserFactory, media_dir: Path) -> None:
+    alice = await browser("alice")
+    token = await alice.csrf()
+    saved = await alice.http.post(
+        "/settings/profile",
+        data={"csrf_token": token, "display_name": "Alice A", "note": "Hello #world"},
+        files={
+            "avatar": ("me.png", png(), "image/png"),
+            "header": ("top.png", png(), "image/png"),
+        },
+    )
+    assert saved.status_code == 200 and "Profile saved" in saved.text
+    profile = await alice.http.get("/@alice")
+    assert "/media/" in profile.text.split('class="avatar large"')[1].split(">")[0]
+    assert "/media/" in profile.text.split('class="header-image"')[1].split(">")[0]
+    assert "Hello" in profile.text and "Alice A" in profile.text
+    broken = await alice.http.post(
+        "/settings/profile",
+        data={"csrf_token": token, "display_name": "x"},
+        files={"avatar": ("me.png", b"not an image", "image/png")},
+    )
+    assert broken.status_code == 422
+    assert "Alice A" in (await alice.http.get("/@alice")).text
