@@ -35,7 +35,7 @@ pytest: install system-deps
 
 test: lint typecheck pytest
 
-bench: install
+bench: install system-deps
 	$(BIN)/python -m bench
 
 clean:
