@@ -72,9 +72,7 @@ async def nodes(redis_url: str) -> AsyncIterator[tuple[RoomHub, RoomHub]]:
 
 
 async def take(listener: Listener) -> tuple[int, int, bytes] | str:
-    item = await listener.next(5.0)
-    assert item is not None, "nothing arrived"
-    message, size, sequence = item
+    message, size, sequence = await asyncio.wait_for(listener.next(), 5.0)
     listener.sent(size, sequence)
     if "text" in message:
         return str(message["text"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 import orjson
@@ -18,6 +19,8 @@ from townsquare.state import AppState
 
 log = logging.getLogger("townsquare.rooms")
 EXTRAS_KEY = "rooms"
+KEEPALIVE = 15.0
+KEEPALIVE_EVENT = '{"type":"keepalive"}'
 
 
 class RoomHub:
@@ -119,8 +122,15 @@ class RoomHub:
         return await self.bus.count_listeners(room_id, 0)
 
     async def _count_loop(self) -> None:
+        last_keepalive = time.monotonic()
         while True:
             await asyncio.sleep(self.count_interval)
+            if time.monotonic() - last_keepalive >= KEEPALIVE:
+                # Quiet rooms too write to every listener now and then, which finds the
+                # connections that died without a word.
+                last_keepalive = time.monotonic()
+                for relay in list(self.relays.values()):
+                    relay.send_event(KEEPALIVE_EVENT)
             for room_id, relay in list(self.relays.items()):
                 try:
                     count = await self.bus.count_listeners(room_id, 0)

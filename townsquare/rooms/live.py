@@ -33,9 +33,6 @@ from townsquare.streaming.auth import protocol_token, stream_viewer
 
 log = logging.getLogger("townsquare.rooms")
 
-# Seconds of quiet after which a listener gets a keepalive (which also finds dead connections).
-KEEPALIVE = 15.0
-KEEPALIVE_MESSAGE = {"type": "websocket.send", "text": '{"type":"keepalive"}'}
 # Close codes: normal, policy violation, unsupported data; 4000+ are the application's.
 NORMAL = 1000
 POLICY_VIOLATION = 1008
@@ -87,14 +84,10 @@ async def listen(websocket: WebSocket, room_id: str) -> None:
     reason = "gone"
     try:
         while True:
-            item = await listener.next(KEEPALIVE)
+            message, size, sequence = await listener.next()
             listener.sending = True
-            if item is None:
-                await websocket.send(KEEPALIVE_MESSAGE)
-            else:
-                message, size, sequence = item
-                await websocket.send(message)
-                listener.sent(size, sequence)
+            await websocket.send(message)
+            listener.sent(size, sequence)
             listener.sending = False
     except ListenerClosed as closed:
         reason = closed.reason

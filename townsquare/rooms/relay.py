@@ -152,26 +152,21 @@ class Listener:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next(self, quiet: float) -> tuple[Message, int, int] | None:
-        """The next frame to send, or None after ``quiet`` seconds without one."""
-        if not self.queue:
+    async def next(self) -> tuple[Message, int, int]:
+        """The next frame to send; raises :class:`ListenerClosed` once there is none to come."""
+        while not self.queue:
             if self.closed is not None:
                 raise ListenerClosed(self.closed)
             if self.ending is not None:
                 raise ListenerClosed(self.ending)
+            # A bare future (no timeout): the hub's keepalives wake quiet listeners.
             self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self._waiter, quiet)
-            except TimeoutError:
-                return None
+                await self._waiter
             finally:
                 self._waiter = None
         if self.closed is not None:
             raise ListenerClosed(self.closed)
-        if not self.queue:
-            if self.ending is not None:
-                raise ListenerClosed(self.ending)
-            return None
         return self.queue.popleft()
 
     def sent(self, size: int, sequence: int) -> None:
