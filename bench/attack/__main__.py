@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -106,14 +107,12 @@ async def fetch_json(port: int, method: str, path: str, token: str | None = None
 async def describe_instance(port: int, users: list[tuple[str, str]]) -> Instance:
     token = users[0][1]
     statuses = await fetch_json(port, "GET", "/api/v1/timelines/public?local=true&limit=40", token)
-    words = sorted(
-        {
-            word.strip(".,!?<>/p").lower()
-            for status in statuses
-            for word in status["content"].replace("<", " <").split()
-            if word.isalpha() and len(word) > 3
-        }
-    ) or ["hello", "world"]
+    found = {
+        word.lower()
+        for status in statuses
+        for word in re.findall(r"[A-Za-z]{4,}", re.sub(r"<[^>]*>", " ", status["content"]))
+    }
+    words = sorted(found | {"town", "square", "hello", "world"})
     return Instance(
         host="127.0.0.1",
         port=port,

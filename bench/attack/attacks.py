@@ -94,7 +94,7 @@ def _requester(spec: AttackSpec) -> Callable[[int], bytes]:
     if spec.scenario == "search":
 
         def search(i: int) -> bytes:
-            words = " ".join(random.sample(spec.words, 2))
+            words = " ".join(random.choices(spec.words, k=2))
             headers = {"Accept": "application/json"}
             if spec.tokens and i % 5 == 0:
                 headers["Authorization"] = f"Bearer {spec.tokens[i % len(spec.tokens)]}"

@@ -56,3 +56,17 @@ async def test_websocket_handshakes_opened_too_often_are_denied(limited_app: Fas
         async with connect_ws(ws, "/api/v1/streaming?stream=public"):
             pass
     assert refused.value.response.status_code == 429
+
+
+async def test_a_token_found_invalid_is_refused_at_the_door_next_time(app: FastAPI) -> None:
+    from townsquare.shield.standing import tokens
+
+    tokens.clear()
+    forged = client_from(app, "192.0.2.7", {"Authorization": "Bearer made-up"})
+    first = await forged.get("/api/v1/streaming/user")
+    assert first.status_code == 401  # looked up, and found wanting
+    assert shield_of(app).metrics.streaming_refused == 0
+    again = await forged.get("/api/v1/streaming/user")
+    assert again.status_code == 401
+    assert again.json() == {"error": "The access token is invalid"}
+    assert shield_of(app).metrics.streaming_refused == 1  # this time without a lookup

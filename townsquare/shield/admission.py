@@ -33,7 +33,7 @@ from townsquare.shield.cache import cache_key
 from townsquare.shield.concurrency import Shed
 from townsquare.shield.counters import Verdict
 from townsquare.shield.passes import challenge_entity
-from townsquare.shield.standing import Credentials, Standing, token_digest
+from townsquare.shield.standing import Credentials, Standing, token_digest, tokens
 from townsquare.shield.state import ShieldState
 
 TRUSTED, PASS, ANONYMOUS = 0, 1, 2
@@ -71,6 +71,8 @@ CORS_HEADERS = [
     (b"access-control-expose-headers", b"Retry-After"),
 ]
 BUSY = orjson.dumps({"error": "The server is too busy right now; try again shortly"})
+TOO_MANY_STREAMS = orjson.dumps({"error": "Too many streaming connections opened; try again later"})
+INVALID_TOKEN = orjson.dumps({"error": "The access token is invalid"})
 
 
 class AdmissionMiddleware:
@@ -97,6 +99,11 @@ class AdmissionMiddleware:
                 if verdict is not None:
                     self.shield.metrics.streaming_refused += 1
                     await _too_many(scope, receive, send, verdict)
+                    return
+                if _streaming_standing(scope) == Standing.INVALID:
+                    # Found invalid before: refused without another database lookup.
+                    self.shield.metrics.streaming_refused += 1
+                    await _deny(scope, receive, send, 401, INVALID_TOKEN, [])
                     return
             await self.app(scope, receive, send)
             return
@@ -198,9 +205,7 @@ class AdmissionMiddleware:
         verdict = await counters.acquire("stream:" + client_address(scope), count, period)
         if not verdict.allowed:
             return verdict
-        secret = Credentials(scope).secret
-        if secret is None and scope["type"] == "websocket":
-            secret = _websocket_protocol_token(scope)
+        secret = _streaming_secret(scope)
         if secret is not None:
             key = "stream_token:" + token_digest(secret)[:32]
             verdict = await counters.acquire(key, count, period)
@@ -275,30 +280,56 @@ def _websocket_protocol_token(scope: Scope) -> str | None:
     return None
 
 
+def _streaming_secret(scope: Scope) -> str | None:
+    secret = Credentials(scope).secret
+    if secret is None and scope["type"] == "websocket":
+        secret = _websocket_protocol_token(scope)
+    return secret
+
+
+def _streaming_standing(scope: Scope) -> Standing | None:
+    secret = _streaming_secret(scope)
+    return None if secret is None else tokens.get(token_digest(secret))
+
+
 async def _too_many(scope: Scope, receive: Receive, send: Send, verdict: Verdict) -> None:
-    """429 with ``Retry-After``; for a WebSocket, as an HTTP answer to its handshake if the
-    server can send one, else a close with "try again later"."""
-    now = time.time()
-    body = orjson.dumps({"error": "Too many streaming connections opened; try again later"})
+    """429 with ``Retry-After`` and the limit's headers."""
     reset = dt.datetime.fromtimestamp(verdict.reset_at, dt.UTC).isoformat(timespec="seconds")
     headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(verdict.retry_after(now)).encode()),
+        (b"retry-after", str(verdict.retry_after(time.time())).encode()),
         (b"x-ratelimit-limit", str(verdict.limit).encode()),
         (b"x-ratelimit-remaining", b"0"),
         (b"x-ratelimit-reset", reset.replace("+00:00", "Z").encode()),
+    ]
+    await _deny(scope, receive, send, 429, TOO_MANY_STREAMS, headers)
+
+
+async def _deny(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    body: bytes,
+    extra_headers: list[tuple[bytes, bytes]],
+) -> None:
+    """Refuse a streaming request; for a WebSocket, as an HTTP answer to its handshake if the
+    server can send one, else a close (1013 "try again later" or 1008 "policy violation")."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra_headers,
         *CORS_HEADERS,
     ]
     if scope["type"] == "http":
-        await send({"type": "http.response.start", "status": 429, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return
     message = await receive()
     if message["type"] != "websocket.connect":
         return
     if "websocket.http.response" in scope.get("extensions", {}):
-        await send({"type": "websocket.http.response.start", "status": 429, "headers": headers})
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
     else:
-        await send({"type": "websocket.close", "code": 1013, "reason": "Try again later"})
+        code = 1013 if status == 429 else 1008
+        await send({"type": "websocket.close", "code": code, "reason": "Refused"})
