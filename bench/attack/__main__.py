@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import os
 import platform
+import queue
 import re
 import subprocess
 import sys
@@ -178,11 +179,19 @@ async def run_attack_processes(specs: list[AttackSpec]) -> AttackResult:
         process.start()
     merged: dict[str, AttackResult] = {}
     loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + max(spec.duration for spec in specs) + 60
     for _ in processes:
-        result: AttackResult = await loop.run_in_executor(None, results.get, True, 120)
+        try:
+            wait = max(1.0, deadline - time.monotonic())
+            result: AttackResult = await loop.run_in_executor(None, results.get, True, wait)
+        except queue.Empty:
+            print("an attack process did not report in time", file=sys.stderr)
+            break
         merged.setdefault(result.scenario, AttackResult(result.scenario)).merge(result)
     for process in processes:
-        await loop.run_in_executor(None, process.join, 30)
+        await loop.run_in_executor(None, process.join, 10)
+        if process.is_alive():
+            process.kill()
     total = AttackResult("+".join(sorted(merged)))
     for result in merged.values():
         total.merge(result)

@@ -166,6 +166,7 @@ async def pow_flood(spec: AttackSpec) -> AttackResult:
     result = AttackResult(spec.scenario)
     passes: dict[int, str] = {}
     solving = 0.0
+    end = time.monotonic() + spec.duration
 
     async def send_one(i: int, connection: Connection) -> None:
         nonlocal solving
@@ -175,9 +176,10 @@ async def pow_flood(spec: AttackSpec) -> AttackResult:
             headers["X-Townsquare-Pass"] = passes[i]
         try:
             async with asyncio.timeout(TIMEOUT):
-                answer: Answer | None = await connection.send(request_bytes("GET", path, headers))
-                if answer is not None and answer.status == 429 and b"challenge" in answer.body:
-                    challenge = orjson.loads(answer.body)["challenge"]
+                got = await connection.send(request_bytes("GET", path, headers))
+                answer: Answer | None = got
+                if got.status == 429 and b"challenge" in got.body and time.monotonic() < end:
+                    challenge = orjson.loads(got.body)["challenge"]
                     began = time.monotonic()
                     nonce = solve(challenge["challenge"], int(challenge["difficulty"]))
                     solving += time.monotonic() - began
