@@ -25,6 +25,8 @@ from townsquare.cluster.workload import Outcome, Workload, create_drill_accounts
 SPLIT_BRAIN_POLL = 0.1
 # Gaps between acknowledged writes shorter than this are ordinary jitter, not an outage.
 OUTAGE_THRESHOLD = 1.0
+# Writes in flight at the kill are answered (or not) within this many seconds.
+KILL_EFFECT = 5.0
 
 
 @dataclass
@@ -249,8 +251,9 @@ def _outage(outcome: Outcome, killed_at: float) -> tuple[float, float, float]:
     """(seconds from the kill until writes were acknowledged again, longest gap between
     acknowledged writes, end of that outage), measured on acknowledgement times.
 
-    The outage is the longest gap that ends after the kill; writes "resumed" at its end. A gap
-    shorter than OUTAGE_THRESHOLD is ordinary jitter: writes never stopped.
+    The outage is the longest gap caused by the kill: one in progress at the kill or starting
+    within KILL_EFFECT seconds after it. Writes "resumed" at its end. A gap shorter than
+    OUTAGE_THRESHOLD is ordinary jitter: writes never stopped.
     """
     acked = sorted(ack.acked_at for ack in outcome.acked)
     longest = 0.0
@@ -258,7 +261,8 @@ def _outage(outcome: Outcome, killed_at: float) -> tuple[float, float, float]:
     for previous, moment in itertools.pairwise(acked):
         gap = moment - previous
         longest = max(longest, gap)
-        if moment > killed_at and gap > outage[0]:
+        caused = moment > killed_at and previous <= killed_at + KILL_EFFECT
+        if caused and gap > outage[0]:
             outage = (gap, moment)
     if outage[0] < OUTAGE_THRESHOLD:
         return 0.0, longest, killed_at
