@@ -20,6 +20,7 @@ from townsquare.state import AppState
 log = logging.getLogger("townsquare.rooms")
 EXTRAS_KEY = "rooms"
 KEEPALIVE = 15.0
+OPEN_ROOM_SECONDS = 2.0
 KEEPALIVE_EVENT = '{"type":"keepalive"}'
 
 
@@ -40,6 +41,7 @@ class RoomHub:
         self.relays: dict[int, RoomRelay] = {}
         self._users: dict[int, int] = {}  # connections per relay (listeners and speakers)
         self._counts: dict[int, int] = {}
+        self._open_rooms: dict[int, float] = {}
         self._lock = asyncio.Lock()
         self._counter: asyncio.Task[None] | None = None
         bus.bind(self._deliver)
@@ -56,7 +58,20 @@ class RoomHub:
             relay.close_all("shutdown")
         await self.bus.close()
 
+    def open_to_anyone(self, room_id: int) -> bool:
+        """Whether the room was seen public and live moments ago (a join storm of anonymous
+        listeners then costs no database work)."""
+        expiry = self._open_rooms.get(room_id)
+        return expiry is not None and expiry > time.monotonic()
+
+    def note_open(self, room_id: int) -> None:
+        if len(self._open_rooms) > 10_000:
+            self._open_rooms.clear()
+        self._open_rooms[room_id] = time.monotonic() + OPEN_ROOM_SECONDS
+
     def _deliver(self, room_id: int, frame: bytes) -> None:
+        if frame[0] == frames.EVENT and b'"ended"' in frame:
+            self._open_rooms.pop(room_id, None)
         relay = self.relays.get(room_id)
         if relay is not None:
             relay.deliver(frame)

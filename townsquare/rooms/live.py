@@ -27,7 +27,7 @@ from townsquare.rooms.ebml import ClusterSplitter, EbmlError
 from townsquare.rooms.hub import RoomHub, hub_of
 from townsquare.rooms.recording import TrackRecorder, room_dir
 from townsquare.rooms.relay import Listener, ListenerClosed
-from townsquare.rooms.service import check_may_listen
+from townsquare.rooms.service import check_may_listen, visible_room
 from townsquare.state import app_state
 from townsquare.streaming.auth import protocol_token, stream_viewer
 
@@ -54,12 +54,16 @@ async def refuse(websocket: WebSocket, error: ApiError) -> None:
 async def _room_for(websocket: WebSocket, room_id: str, viewer: Viewer) -> tuple[int, bool]:
     """(room id, may speak) once the viewer is allowed to listen."""
     state = app_state(websocket)
+    hub = hub_of(state)
+    number = as_id(room_id)
+    if viewer.account_id is None and hub.open_to_anyone(number):
+        return number, False
     async with state.db.read() as session:
-        from townsquare.rooms.service import visible_room
-
-        room = await visible_room(session, as_id(room_id), viewer.account_id)
+        room = await visible_room(session, number, viewer.account_id)
         part = await check_may_listen(session, room, viewer.account_id)
-        return room.id, part.may_speak
+    if room.visibility == "public" and room.state == "live":
+        hub.note_open(room.id)
+    return room.id, part.may_speak
 
 
 async def listen(websocket: WebSocket, room_id: str) -> None:
