@@ -13,11 +13,12 @@ from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingRes
 from pydantic import BaseModel, ConfigDict, Field
 
 from townsquare.accounts.models import Account
-from townsquare.api.auth import Viewer, anyone, user
+from townsquare.api.auth import Viewer
 from townsquare.api.errors import ApiError
 from townsquare.api.params import as_id, parse, read_params
 from townsquare.rooms import live
 from townsquare.rooms import service as rooms
+from townsquare.rooms.auth import room_viewer
 from townsquare.rooms.entities import member_entity, participants, room_entity
 from townsquare.rooms.hub import hub_of
 from townsquare.rooms.models import Room
@@ -56,7 +57,9 @@ async def _render(request: Request, room: Room, viewer: Viewer) -> dict[str, Any
 
 
 @router.post("/api/v1/rooms")
-async def create(request: Request, viewer: Viewer = Depends(user("write"))) -> dict[str, Any]:
+async def create(
+    request: Request, viewer: Viewer = Depends(room_viewer("write"))
+) -> dict[str, Any]:
     params = parse(RoomParams, await read_params(request))
     state = app_state(request)
     host = viewer.require_account()
@@ -71,7 +74,7 @@ async def create(request: Request, viewer: Viewer = Depends(user("write"))) -> d
 
 
 @router.get("/api/v1/rooms")
-async def index(request: Request, viewer: Viewer = Depends(anyone)) -> list[dict[str, Any]]:
+async def index(request: Request, viewer: Viewer = Depends(room_viewer())) -> list[dict[str, Any]]:
     state = app_state(request)
     async with state.db.read() as session:
         found = await rooms.rooms_for(session, viewer.account_id)
@@ -84,13 +87,15 @@ async def _visible(request: Request, room_id: str, viewer: Viewer) -> Room:
 
 
 @router.get("/api/v1/rooms/{room_id}")
-async def show(request: Request, room_id: str, viewer: Viewer = Depends(anyone)) -> dict[str, Any]:
+async def show(
+    request: Request, room_id: str, viewer: Viewer = Depends(room_viewer())
+) -> dict[str, Any]:
     return await _render(request, await _visible(request, room_id, viewer), viewer)
 
 
 @router.post("/api/v1/rooms/{room_id}/start")
 async def start(
-    request: Request, room_id: str, viewer: Viewer = Depends(user("write"))
+    request: Request, room_id: str, viewer: Viewer = Depends(room_viewer("write"))
 ) -> dict[str, Any]:
     state = app_state(request)
     async with state.db.write() as session:
@@ -102,7 +107,7 @@ async def start(
 
 @router.post("/api/v1/rooms/{room_id}/end")
 async def end(
-    request: Request, room_id: str, viewer: Viewer = Depends(user("write"))
+    request: Request, room_id: str, viewer: Viewer = Depends(room_viewer("write"))
 ) -> dict[str, Any]:
     state = app_state(request)
     async with state.db.write() as session:
@@ -113,7 +118,7 @@ async def end(
 
 @router.get("/api/v1/rooms/{room_id}/participants")
 async def list_participants(
-    request: Request, room_id: str, viewer: Viewer = Depends(anyone)
+    request: Request, room_id: str, viewer: Viewer = Depends(room_viewer())
 ) -> list[dict[str, Any]]:
     room = await _visible(request, room_id, viewer)
     state = app_state(request)
@@ -152,7 +157,7 @@ async def _member_action(
 
 def _member_route(path: str, action: str, summary: str) -> None:
     async def endpoint(
-        request: Request, room_id: str, viewer: Viewer = Depends(user("write"))
+        request: Request, room_id: str, viewer: Viewer = Depends(room_viewer("write"))
     ) -> dict[str, Any]:
         return await _member_action(request, room_id, viewer, action)
 
@@ -171,14 +176,14 @@ _member_route("/api/v1/rooms/{room_id}/invite", "invite", "Invite an account to 
 
 @router.post("/api/v1/rooms/{room_id}/hand")
 async def raise_hand(
-    request: Request, room_id: str, viewer: Viewer = Depends(user("write"))
+    request: Request, room_id: str, viewer: Viewer = Depends(room_viewer("write"))
 ) -> dict[str, Any]:
     return await _hand(request, room_id, viewer, raised=True)
 
 
 @router.delete("/api/v1/rooms/{room_id}/hand")
 async def lower_hand(
-    request: Request, room_id: str, viewer: Viewer = Depends(user("write"))
+    request: Request, room_id: str, viewer: Viewer = Depends(room_viewer("write"))
 ) -> dict[str, Any]:
     return await _hand(request, room_id, viewer, raised=False)
 
@@ -197,7 +202,7 @@ async def _hand(request: Request, room_id: str, viewer: Viewer, *, raised: bool)
 
 @router.post("/api/v1/rooms/{room_id}/reactions")
 async def react(
-    request: Request, room_id: str, viewer: Viewer = Depends(user("write"))
+    request: Request, room_id: str, viewer: Viewer = Depends(room_viewer("write"))
 ) -> dict[str, Any]:
     emoji = parse(ReactionParams, await read_params(request)).emoji
     if emoji not in REACTIONS:
@@ -214,7 +219,9 @@ async def react(
 
 
 @router.get("/api/v1/rooms/{room_id}/playlist")
-async def playlist(request: Request, room_id: str, viewer: Viewer = Depends(anyone)) -> Response:
+async def playlist(
+    request: Request, room_id: str, viewer: Viewer = Depends(room_viewer())
+) -> Response:
     room = await _visible(request, room_id, viewer)
     if room.state == "scheduled":
         raise ApiError(409, "This room is not live")
@@ -248,7 +255,7 @@ def _cache(room: Room, policy: str) -> str:
 
 @router.get("/api/v1/rooms/{room_id}/tracks/{track_id}/recording.webm")
 async def recording(
-    request: Request, room_id: str, track_id: str, viewer: Viewer = Depends(anyone)
+    request: Request, room_id: str, track_id: str, viewer: Viewer = Depends(room_viewer())
 ) -> StreamingResponse:
     room = await _visible(request, room_id, viewer)
     directory = room_dir(app_state(request).settings.data_dir, room.id)
@@ -276,7 +283,11 @@ async def recording(
 
 @router.get("/api/v1/rooms/{room_id}/tracks/{track_id}/{name}")
 async def segment(
-    request: Request, room_id: str, track_id: str, name: str, viewer: Viewer = Depends(anyone)
+    request: Request,
+    room_id: str,
+    track_id: str,
+    name: str,
+    viewer: Viewer = Depends(room_viewer()),
 ) -> FileResponse:
     room = await _visible(request, room_id, viewer)
     path = segment_path(
@@ -312,7 +323,14 @@ async def static(name: str) -> FileResponse:
 
 
 @router.get("/rooms/{room_id}", response_class=HTMLResponse)
-async def page(room_id: str) -> HTMLResponse:
-    """The room page; it reads the room and the viewer's token itself (see room.js)."""
+async def page(request: Request, room_id: str) -> HTMLResponse:
+    """The room page; it reads the room itself (see room.js), with the viewer's token or,
+    coming from the web app, its session (the page carries the CSRF token for that)."""
+    from townsquare.web.sessions import csrf_token, issue_csrf
+
     as_id(room_id)
-    return HTMLResponse(PAGE.read_text(), headers={"Cache-Control": "no-cache"})
+    token = csrf_token(request)
+    html = PAGE.read_text().replace("{{ csrf_token }}", token)
+    response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    issue_csrf(request, response)
+    return response

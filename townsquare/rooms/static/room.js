@@ -25,6 +25,8 @@
   async function api(method, path, body) {
     const headers = { "Content-Type": "application/json" };
     if (accessToken) headers.Authorization = "Bearer " + accessToken;
+    // Without a token, the web app's session cookie goes along; changes need the CSRF token.
+    else headers["X-CSRF-Token"] = document.querySelector('meta[name="csrf-token"]').content;
     const response = await fetch(path, {
       method, headers, credentials: "same-origin", body: body ? JSON.stringify(body) : undefined,
     });
@@ -57,10 +59,11 @@
     const speaker = ["host", "cohost", "speaker"].includes(room.role) && !room.muted;
     $("listen").hidden = !live;
     $("speak").hidden = !live || !speaker || recorder !== null;
-    $("hand").hidden = !live || !accessToken || speaker || room.role === "host";
+    const loggedIn = room.role !== null || Boolean(accessToken);
+    $("hand").hidden = !live || !loggedIn || speaker || room.role === "host";
     $("hand").textContent = room.hand_raised ? "Lower hand" : "Raise hand";
     $("end").hidden = !live || !["host", "cohost"].includes(room.role);
-    $("reactions").hidden = !live || !accessToken;
+    $("reactions").hidden = !live || !loggedIn;
     if (room.state === "ended") await showRecording();
     await refreshPeople();
   }
