@@ -15,31 +15,27 @@ import argparse
 import asyncio
 import os
 import resource
-import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
-import psutil
-from websockets.asyncio.client import connect
 
 from bench.rooms.clients import JoinResult, Listener, Tally, join_with_retries, open_listener
+from bench.rooms.nodes import (
+    HOST,
+    WS_IMPLEMENTATION,
+    Node,
+    redis_server,
+    sign_up_and_open_room,
+    start_node,
+    townsquare_node,
+)
+from bench.rooms.report import report
+from bench.rooms.stream import Stream, speak
 from tests.postgres_server import free_port
-from tests.rooms.webm import opus_webm
-from townsquare.rooms import frames
-from townsquare.rooms.ebml import ClusterSplitter
-
-CHUNK_SECONDS = 0.25
-HOST = "127.0.0.1"
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,217 +50,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ws", default="auto", help="uvicorn's WebSocket implementation.")
     parser.add_argument("--output", type=Path, default=Path("bench-rooms.md"))
     return parser.parse_args()
-
-
-# ---- the stream --------------------------------------------------------------------------------
-
-
-@dataclass
-class Stream:
-    """A WebM/Opus stream, its 250 ms chunks, and which chunk completes which Cluster."""
-
-    data: bytes
-    chunks: list[bytes]
-    clusters: list[bytes]
-    init: bytes
-    completes: dict[int, list[int]]  # chunk index → indexes of the Clusters it completes
-    index: dict[bytes, int]
-
-    @classmethod
-    def make(cls, seconds: float) -> Stream:
-        data = opus_webm(seconds, bitrate=32_000, cluster_ms=250)
-        per_chunk = max(1, int(len(data) / seconds * CHUNK_SECONDS))
-        chunks = [data[i : i + per_chunk] for i in range(0, len(data), per_chunk)]
-        splitter = ClusterSplitter()
-        clusters: list[bytes] = []
-        completes: dict[int, list[int]] = {}
-        for number, chunk in enumerate(chunks):
-            done = splitter.feed(chunk)
-            completes[number] = list(range(len(clusters), len(clusters) + len(done)))
-            clusters += done
-        assert splitter.init_segment is not None
-        return cls(
-            data,
-            chunks,
-            clusters,
-            splitter.init_segment,
-            completes,
-            {cluster: i for i, cluster in enumerate(clusters)},
-        )
-
-
-async def speak(url: str, stream: Stream, *, framed: bool) -> dict[int, float]:
-    """Send the stream in real time; returns when each Cluster's last byte was sent.
-
-    ``framed``: send ready-made relay frames (for the baseline, which parses nothing)."""
-    sent_at: dict[int, float] = {}
-    async with connect(url, max_size=None, compression=None) as speaker:
-        if framed:
-            await speaker.send(frames.media_frame(frames.INIT, 1, stream.init))
-        start = time.monotonic()
-        for number, chunk in enumerate(stream.chunks):
-            delay = start + number * CHUNK_SECONDS - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = time.monotonic()
-            if framed:
-                for index in stream.completes[number]:
-                    await speaker.send(
-                        frames.media_frame(frames.CLUSTER, 1, stream.clusters[index])
-                    )
-            else:
-                await speaker.send(chunk)
-            for index in stream.completes[number]:
-                sent_at[index] = now
-        await asyncio.sleep(1.0)  # let the last Clusters drain before the track ends
-    return sent_at
-
-
-# ---- servers -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Node:
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    stats_path: Path
-    log: Path
-
-    def stats(self) -> dict[str, Any]:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                value: dict[str, Any] = orjson.loads(self.stats_path.read_bytes())
-                return value
-            except (OSError, orjson.JSONDecodeError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def rss(self) -> float:
-        return float(psutil.Process(self.process.pid).memory_info().rss)
-
-    def cpu(self) -> float:
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-def start_node(name: str, command: list[str], port: int, tmp: Path, env: dict[str, str]) -> Node:
-    stats = tmp / f"{name}-stats.json"
-    log = tmp / f"{name}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", *command, "--port", str(port), "--stats", str(stats)],
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    node = Node(name, process, port, stats, log)
-    deadline = time.monotonic() + 90
-    while not stats.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            node.stop()
-            raise RuntimeError(f"{name} did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return node
-
-
-def townsquare_env(port: int, data_dir: Path, **extra: str) -> dict[str, str]:
-    return {
-        "TOWNSQUARE_DOMAIN": f"{HOST}:{port}",
-        "TOWNSQUARE_RATE_LIMITS_ENABLED": "false",
-        "TOWNSQUARE_SHIELD_ATTACK_MODE": "off",
-        "TOWNSQUARE_LOG_LEVEL": "warning",
-        "TOWNSQUARE_DATA_DIR": str(data_dir),
-        "TOWNSQUARE_ROOMS_JOIN_RATE": "0",
-        **extra,
-    }
-
-
-WS_IMPLEMENTATION = ["auto"]
-
-
-def townsquare_node(name: str, tmp: Path, data_dir: Path, prepare: bool, **extra: str) -> Node:
-    port = free_port()
-    command = ["bench.rooms.server", "--data-dir", str(data_dir), "--ws", WS_IMPLEMENTATION[0]]
-    if prepare:
-        command.append("--prepare")
-    return start_node(name, command, port, tmp, townsquare_env(port, data_dir, **extra))
-
-
-def sign_up_and_open_room(port: int) -> tuple[str, str]:
-    """(the host's token, a live public room's id)."""
-    url = f"http://{HOST}:{port}"
-    app = httpx.post(
-        f"{url}/api/v1/apps",
-        json={
-            "client_name": "bench",
-            "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
-            "scopes": "read write",
-        },
-        timeout=30,
-    ).json()
-    app_token = httpx.post(
-        f"{url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-            "scope": "read write",
-        },
-        timeout=30,
-    ).json()["access_token"]
-    name = f"host{os.getpid()}x{int(time.time()) % 100000}"
-    created = httpx.post(
-        f"{url}/api/v1/accounts",
-        headers={"Authorization": f"Bearer {app_token}"},
-        json={
-            "username": name,
-            "email": f"{name}@example.test",
-            "password": "bench password 1",
-            "agreement": True,
-        },
-        timeout=60,
-    )
-    created.raise_for_status()
-    token = created.json()["access_token"]
-    room = httpx.post(
-        f"{url}/api/v1/rooms",
-        json={"title": "Benchmark room"},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    room.raise_for_status()
-    return token, room.json()["id"]
-
-
-@contextmanager
-def redis_server(tmp: Path) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", HOST, "--save", "", "--dir", str(tmp)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.5)
-        yield f"redis://{HOST}:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 # ---- measuring -----------------------------------------------------------------------------------
@@ -554,6 +339,8 @@ async def run(args: argparse.Namespace) -> str:
                     for one in nodes:
                         one.stop()
     results["load_end"] = load()
+    # The raw figures too, so that a report can be made again from them.
+    args.output.with_suffix(".json").write_bytes(orjson.dumps(results))
     return report(args, results)
 
 
@@ -561,87 +348,6 @@ async def wait_listeners_gone(nodes: list[Node], within: float = 60) -> None:
     deadline = time.monotonic() + within
     while sum(node.stats()["listeners"] for node in nodes) > 0 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.5)
-
-
-def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
-    ts, base = results["townsquare"], results["baseline"]
-
-    def row(label: str, key: str, phase: str, fmt: str, aim: str) -> str:
-        return (
-            f"| {label} | {format(ts[phase][key], fmt)} | {format(base[phase][key], fmt)} | {aim} |"
-        )
-
-    frozen_change = (ts["frozen"]["relay_p99_ms"] / ts["steady"]["relay_p99_ms"] - 1) * 100
-    base_change = (base["frozen"]["relay_p99_ms"] / base["steady"]["relay_p99_ms"] - 1) * 100
-    late = results["late"]
-    lines = [
-        f"Run {results['started']}, `python -m bench.rooms --listeners {args.listeners} "
-        f"--seconds {args.seconds:g}` on {os.cpu_count()} cores; load average (1/5 min) "
-        f"{results['load_start']} at the start, {results['load_end']} at the end.",
-        "",
-        f"One node, {args.listeners} listeners ({args.probes} of them probes), one speaker "
-        "(32 kbit/s Opus, 250 ms chunks):",
-        "",
-        "| Figure | Townsquare | Baseline (bare websockets broadcast) | Aim |",
-        "| --- | --- | --- | --- |",
-        f"| Memory per idle listener (KB) | {ts['kb_per_listener']:.1f} | "
-        f"{base['kb_per_listener']:.1f} | < 32 |",
-        row("Deliveries per second", "deliveries_per_s", "steady", ".0f", "—"),
-        row(
-            "Deliveries per CPU-second of the server",
-            "deliveries_per_cpu_s",
-            "steady",
-            ".0f",
-            "≥ 40,000",
-        ),
-        row("Server CPU (cores busy)", "cpu_share", "steady", ".2f", "—"),
-        row("Relay latency p50 (ms, chunk in → last write)", "relay_p50_ms", "steady", ".1f", "—"),
-        row("Relay latency p99 (ms)", "relay_p99_ms", "steady", ".1f", "< 100"),
-        row(
-            "Probe latency p50 (ms, chunk sent → Cluster received)",
-            "e2e_p50_ms",
-            "steady",
-            ".1f",
-            "—",
-        ),
-        row("Probe latency p99 (ms)", "e2e_p99_ms", "steady", ".1f", "—"),
-        row("Clusters received / (sent x listeners)", "received", "steady", ".3f", "1"),
-        row("Load average during the stream", "load", "steady", "", "—"),
-        row("With 1% frozen listeners: relay p99 (ms)", "relay_p99_ms", "frozen", ".1f", "—"),
-        f"| … change of the others' relay p99 | {frozen_change:+.0f}% | {base_change:+.0f}% | "
-        "< 10% |",
-        row("… probe latency p99 (ms)", "e2e_p99_ms", "frozen", ".1f", "—"),
-        row("… Clusters received by the others", "received", "frozen", ".3f", "1"),
-        "",
-    ]
-    if late:
-        lines += [
-            f"Late joiners ({len(late)}, while the room is live): from starting to connect to the "
-            f"first whole Cluster after the init segment, p50 {statistics.median(late) * 1000:.0f} "
-            f"ms, max {max(late) * 1000:.0f} ms (aim: audio within 1.5 s).",
-            "",
-        ]
-    s = results["storm"]
-    lines += [
-        f"Join storm: {args.storm} listeners joining at once against an admission rate of "
-        f"{results['storm_rate']}/s, retrying after 503 with jitter: {s['admitted']} admitted in "
-        f"{s['seconds']:.1f} s ({s['joins_per_s']:.0f} joins/s, peak {s['peak_per_s']}/s), "
-        f"{s['refused_503']} answers 503, {s['failed']} failures; load {s['load']}.",
-        "",
-    ]
-    if "machine" in results:
-        m = results["machine"]
-        st = m["steady"]
-        lines += [
-            f"Two nodes on this machine joined by Redis pub/sub, {args.machine_listeners} "
-            f"listeners split between them, the speaker on the first: "
-            f"{st['deliveries_per_s']:.0f} deliveries/s, {st['cpu_share']:.2f} cores busy, relay "
-            f"p99 {st['relay_p99_ms']:.1f} ms, probe latency p50/p99 {st['e2e_p50_ms']:.0f}/"
-            f"{st['e2e_p99_ms']:.0f} ms, {st['received']:.3f} of Clusters received, "
-            f"{m['kb_per_listener']:.1f} KB per listener; load {st['load']}.",
-            "",
-        ]
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 CLUSTER = 2
 INIT = 1
@@ -54,9 +55,9 @@ class Listener(asyncio.Protocol):
         self.clusters = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(
+        self.transport.write(
             (
                 f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"

@@ -1,0 +1,92 @@
+"""The benchmark's figures as Markdown, for docs/ROOMS.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from typing import Any
+
+
+def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
+    ts, base = results["townsquare"], results["baseline"]
+
+    def row(label: str, key: str, phase: str, fmt: str, aim: str) -> str:
+        return (
+            f"| {label} | {format(ts[phase][key], fmt)} | {format(base[phase][key], fmt)} | {aim} |"
+        )
+
+    def change(figures: dict[str, Any]) -> float:
+        before = figures["steady"]["relay_p99_ms"]
+        return (figures["frozen"]["relay_p99_ms"] / before - 1) * 100 if before else float("nan")
+
+    frozen_change, base_change = change(ts), change(base)
+    late = results["late"]
+    lines = [
+        f"Run {results['started']}, `python -m bench.rooms --listeners {args.listeners} "
+        f"--seconds {args.seconds:g}` on {os.cpu_count()} cores; load average (1/5 min) "
+        f"{results['load_start']} at the start, {results['load_end']} at the end.",
+        "",
+        f"One node, {args.listeners} listeners ({args.probes} of them probes), one speaker "
+        "(32 kbit/s Opus, 250 ms chunks):",
+        "",
+        "| Figure | Townsquare | Baseline (bare websockets broadcast) | Aim |",
+        "| --- | --- | --- | --- |",
+        f"| Memory per idle listener (KB) | {ts['kb_per_listener']:.1f} | "
+        f"{base['kb_per_listener']:.1f} | < 32 |",
+        row("Deliveries per second", "deliveries_per_s", "steady", ".0f", "—"),
+        row(
+            "Deliveries per CPU-second of the server",
+            "deliveries_per_cpu_s",
+            "steady",
+            ".0f",
+            "≥ 40,000",
+        ),
+        row("Server CPU (cores busy)", "cpu_share", "steady", ".2f", "—"),
+        row("Relay latency p50 (ms, chunk in → last write)", "relay_p50_ms", "steady", ".1f", "—"),
+        row("Relay latency p99 (ms)", "relay_p99_ms", "steady", ".1f", "< 100"),
+        row(
+            "Probe latency p50 (ms, chunk sent → Cluster received)",
+            "e2e_p50_ms",
+            "steady",
+            ".1f",
+            "—",
+        ),
+        row("Probe latency p99 (ms)", "e2e_p99_ms", "steady", ".1f", "—"),
+        row("Clusters received / (sent x listeners)", "received", "steady", ".3f", "1"),
+        row("Load average during the stream", "load", "steady", "", "—"),
+        row("With 1% frozen listeners: relay p99 (ms)", "relay_p99_ms", "frozen", ".1f", "—"),
+        f"| … change of the others' relay p99 | {frozen_change:+.0f}% | {base_change:+.0f}% | "
+        "< 10% |",
+        row("… probe latency p99 (ms)", "e2e_p99_ms", "frozen", ".1f", "—"),
+        row("… Clusters received by the others", "received", "frozen", ".3f", "1"),
+        "",
+    ]
+    if late:
+        lines += [
+            f"Late joiners ({len(late)}, while the room is live): from starting to connect to the "
+            f"first whole Cluster after the init segment, p50 {statistics.median(late) * 1000:.0f} "
+            f"ms, max {max(late) * 1000:.0f} ms (aim: audio within 1.5 s).",
+            "",
+        ]
+    s = results["storm"]
+    lines += [
+        f"Join storm: {args.storm} listeners joining at once against an admission rate of "
+        f"{results['storm_rate']}/s, retrying after 503 with jitter: {s['admitted']} admitted in "
+        f"{s['seconds']:.1f} s ({s['joins_per_s']:.0f} joins/s, peak {s['peak_per_s']}/s), "
+        f"{s['refused_503']} answers 503, {s['failed']} failures; load {s['load']}.",
+        "",
+    ]
+    if "machine" in results:
+        m = results["machine"]
+        st = m["steady"]
+        lines += [
+            f"Two nodes on this machine joined by Redis pub/sub, {args.machine_listeners} "
+            f"listeners split between them, the speaker on the first: "
+            f"{st['deliveries_per_s']:.0f} deliveries/s, {st['cpu_share']:.2f} cores busy, relay "
+            f"p99 {st['relay_p99_ms']:.1f} ms, probe latency p50/p99 {st['e2e_p50_ms']:.0f}/"
+            f"{st['e2e_p99_ms']:.0f} ms, {st['received']:.3f} of Clusters received, "
+            f"{m['kb_per_listener']:.1f} KB per listener; load {st['load']}.",
+            "",
+        ]
+    return "\n".join(lines)
