@@ -116,7 +116,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings, migrate=False)
-    async with LifespanManager(application):
+    # Generous start-up and shutdown deadlines: a busy two-core machine can be slow to start.
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 
 

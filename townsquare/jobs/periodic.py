@@ -45,12 +45,13 @@ class PeriodicSchedule:
     and a process that restarts in a loop should not redo the housekeeping each time.
     """
 
-    def __init__(self) -> None:
-        self._started = time.monotonic()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._started = clock()
         self._next_run: dict[str, float] = {}
 
     async def run_due(self, state: AppState) -> None:
-        now = time.monotonic()
+        now = self._clock()
         for task in list(PERIODIC_TASKS.values()):
             due = self._next_run.get(task.name)
             if due is None:
