@@ -10,6 +10,7 @@ from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, WebSocketUpgrad
 
 from tests.conftest import Person
 from tests.rooms.conftest import (
+    WAIT,
     WS,
     OpenRoom,
     listen_url,
@@ -155,7 +156,7 @@ async def test_a_muted_speaker_is_cut_off_and_cannot_speak_again(
         )
         assert muted.status_code == 200 and muted.json()["muted"] is True
         with pytest.raises(WebSocketDisconnect) as closed:
-            await asyncio.wait_for(speaker.receive(), 5)
+            await asyncio.wait_for(speaker.receive(), WAIT)
         assert closed.value.code == 4009
     with pytest.raises(WebSocketUpgradeError) as refused:
         async with connect_ws(ws, speak_url(room, bob)):
@@ -175,7 +176,7 @@ async def test_a_removed_listener_is_out(
         assert removed.status_code == 200
         with pytest.raises(WebSocketDisconnect) as closed:
             while True:
-                message = await asyncio.wait_for(listener.receive(), 5)
+                message = await asyncio.wait_for(listener.receive(), WAIT)
                 assert not isinstance(message.data, bytes)
         assert closed.value.code == 4003
     with pytest.raises(WebSocketUpgradeError) as refused:
@@ -218,12 +219,12 @@ async def test_ending_the_room_closes_every_connection(
         events = []
         with pytest.raises(WebSocketDisconnect):
             while True:
-                message = await asyncio.wait_for(listener.receive(), 5)
+                message = await asyncio.wait_for(listener.receive(), WAIT)
                 if isinstance(message.data, str):
                     events.append(json.loads(message.data)["type"])
         assert "ended" in events
         with pytest.raises(WebSocketDisconnect):
-            await asyncio.wait_for(speaker.receive(), 5)
+            await asyncio.wait_for(speaker.receive(), WAIT)
     with pytest.raises(WebSocketUpgradeError) as refused:
         async with connect_ws(ws, listen_url(room, bob)):
             pass

@@ -74,7 +74,7 @@ async def nodes(redis_url: str) -> AsyncIterator[tuple[RoomHub, RoomHub]]:
 
 
 async def take(listener: Listener) -> tuple[int, int, bytes] | str:
-    message, size, sequence = await asyncio.wait_for(listener.next(), 5.0)
+    message, size, sequence = await asyncio.wait_for(listener.next(), 15.0)
     listener.sent(size, sequence)
     if "text" in message:
         EVENTS.setdefault(id(listener), []).append(str(message["text"]))
