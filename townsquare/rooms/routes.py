@@ -303,14 +303,18 @@ async def segment(
     )
 
 
-@router.websocket("/api/v1/rooms/{room_id}/listen")
-async def listen_socket(websocket: WebSocket, room_id: str) -> None:
-    await live.listen(websocket, room_id)
+async def listen_socket(websocket: WebSocket) -> None:
+    await live.listen(websocket, websocket.path_params["room_id"])
 
 
-@router.websocket("/api/v1/rooms/{room_id}/speak")
-async def speak_socket(websocket: WebSocket, room_id: str) -> None:
-    await live.speak(websocket, room_id)
+async def speak_socket(websocket: WebSocket) -> None:
+    await live.speak(websocket, websocket.path_params["room_id"])
+
+
+# Plain Starlette routes: a listener holds its connection for hours, and FastAPI's dependency
+# machinery would stay alive with each one for nothing.
+router.add_websocket_route("/api/v1/rooms/{room_id}/listen", listen_socket)
+router.add_websocket_route("/api/v1/rooms/{room_id}/speak", speak_socket)
 
 
 @router.get("/rooms/static/{name}")
