@@ -260,9 +260,10 @@ async def connection_flood(spec: AttackSpec) -> AttackResult:
             writer: asyncio.StreamWriter | None = None
             counted = False
             try:
-                reader, writer = await asyncio.open_connection(
-                    spec.host, spec.port, local_addr=(source, 0)
-                )
+                async with asyncio.timeout(TIMEOUT):
+                    reader, writer = await asyncio.open_connection(
+                        spec.host, spec.port, local_addr=(source, 0)
+                    )
                 held += 1
                 counted = True
                 result.held_peak = max(result.held_peak, held)

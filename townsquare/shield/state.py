@@ -99,8 +99,9 @@ class ShieldState:
             else None,
             hash_gate=HashGate(
                 settings.shield_password_hash_slots,
-                max_waiting=4 * settings.shield_password_hash_slots,
-                deadline=1.0,
+                # A short wait only: a sign-in waiting here holds an admission slot.
+                max_waiting=settings.shield_password_hash_slots,
+                deadline=0.25,
             ),
         )
         shield.mode.snapshot = shield.snapshot
