@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +35,11 @@ def free_network() -> str:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
+    def interrupt(_signum: int, _frame: object) -> None:
+        # The nodes run in sessions of their own: a terminated run must still stop them.
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     root = Path(tempfile.mkdtemp(prefix="townsquare-cluster-", dir="/tmp"))
     root.chmod(0o755)
     local = LocalCluster(ClusterLayout(root, free_network()))
@@ -45,3 +51,4 @@ def cluster() -> Iterator[LocalCluster]:
             local.down()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+            signal.signal(signal.SIGTERM, previous)

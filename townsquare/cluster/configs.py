@@ -250,6 +250,8 @@ backend app
     # A request whose node died before answering is sent to another node, unless replaying it
     # could do something twice: a non-idempotent method without an Idempotency-Key.
     retry-on conn-failure empty-response response-timeout 502 504
+    # A replay needs the whole request at hand: wait for small bodies before forwarding.
+    option http-buffer-request
     http-request disable-l7-retry if !METH_GET !METH_HEAD !METH_OPTIONS \
 !{{ req.hdr(Idempotency-Key) -m found }}
     # Connect from HAProxy's own address, the one the app trusts for X-Forwarded-For. Slow
