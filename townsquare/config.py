@@ -218,9 +218,14 @@ class Settings(BaseSettings):
         "before the password hash is computed.",
     )
     rate_limit_streaming: str = Field(
-        "30/minute",
-        description="Streaming connections (WebSocket or event stream) opened per client "
-        "address and per token.",
+        "120/minute",
+        description="Streaming connections (WebSocket or event stream) opened per token "
+        "(the web app opens one per page it shows).",
+    )
+    rate_limit_streaming_address: str = Field(
+        "600/minute",
+        description="Streaming connections opened per client address, whatever the token "
+        "(higher than per token: many people can share one address).",
     )
     shield_cache_ttl: float = Field(
         2.0,

@@ -47,7 +47,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
         server_body_min_rate=1000,
         server_max_header_bytes=2048,
         server_max_body_bytes=1000,
-        rate_limit_streaming="2/minute",
+        rate_limit_streaming_address="2/minute",
         server_max_connections_per_address=4,
         server_keep_alive=5,
     )

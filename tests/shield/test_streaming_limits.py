@@ -12,7 +12,7 @@ from tests.streaming.conftest import _with_denial_responses, connect_ws
 
 @pytest.fixture
 async def limited_app(shielded: AppFactory) -> FastAPI:
-    return await shielded(rate_limit_streaming="2/minute")
+    return await shielded(rate_limit_streaming="2/minute", rate_limit_streaming_address="2/minute")
 
 
 async def test_event_streams_opened_too_often_get_429(limited_app: FastAPI) -> None:

@@ -11,11 +11,13 @@ import click
 from townsquare.cli.options import settings_from, storage_options
 from townsquare.config import Settings
 from townsquare.db.migrate import upgrade
+from townsquare.shield.server import uvicorn_options
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 # The supervisor restarts a worker that does not answer its ping in this time. uvicorn's five
 # seconds kill healthy workers that are still importing on a busy machine, again and again.
 WORKER_HEALTHCHECK_SECONDS = 30
+WEBSOCKET_PING_SECONDS = 5.0
 
 
 def prepare_instance(settings: Settings) -> None:
@@ -62,7 +64,13 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        # Deadlines for request heads and bodies, caps per client address (the shield's
+        # connection layer, which uvicorn does not have by itself).
+        **uvicorn_options(settings),
+        # A WebSocket client that stops reading (a frozen listener) stops answering pings too:
+        # it is closed about ten seconds later instead of holding a buffer for ever.
+        ws_ping_interval=WEBSOCKET_PING_SECONDS,
+        ws_ping_timeout=WEBSOCKET_PING_SECONDS,
         # Behind a proxy the shield decides which forwarded addresses to trust, not uvicorn.
         proxy_headers=False,
         server_header=False,

@@ -201,10 +201,11 @@ class AdmissionMiddleware:
     async def _streaming_verdict(self, scope: Scope) -> Verdict | None:
         """Why a streaming connection may not be opened now (its verdict), or None."""
         counters = self.shield.counters
-        count, period = self.shield.streaming_rate
+        count, period = self.shield.streaming_address_rate
         verdict = await counters.acquire("stream:" + client_address(scope), count, period)
         if not verdict.allowed:
             return verdict
+        count, period = self.shield.streaming_rate
         secret = _streaming_secret(scope)
         if secret is not None:
             key = "stream_token:" + token_digest(secret)[:32]

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from townsquare.config import Settings
+from townsquare.shield.addresses import ForwardedFor
 from townsquare.shield.state import rate
 
 
@@ -33,6 +34,9 @@ class ConnectionLimits:
     max_per_address: int
     upgrades_per_period: int
     upgrade_period: float
+    # Reverse proxies carry many clients on few connections: the app counts those clients by
+    # their forwarded address, so the per-address caps here do not apply to the proxies.
+    proxies: ForwardedFor
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionLimits:
@@ -44,12 +48,13 @@ class ConnectionLimits:
             max_body_bytes=settings.server_max_body_bytes,
             max_upload_bytes=settings.max_image_bytes + UPLOAD_FORM_OVERHEAD,
             max_per_address=settings.server_max_connections_per_address,
-            # The app counts openings per address and token (rate_limit_streaming); this
+            # The app counts openings per address and token (rate_limit_streaming*); this
             # coarser count per worker refuses a handshake flood before it costs more.
-            upgrades_per_period=rate(settings.rate_limit_streaming)[0]
+            upgrades_per_period=rate(settings.rate_limit_streaming_address)[0]
             if settings.rate_limits_enabled
             else 1 << 30,
-            upgrade_period=rate(settings.rate_limit_streaming)[1],
+            upgrade_period=rate(settings.rate_limit_streaming_address)[1],
+            proxies=ForwardedFor(settings.shield_trusted_proxies),
         )
 
 
@@ -111,7 +116,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         address = self.client[0] if self.client else None
-        if address is not None:
+        if address is not None and not self.guard.proxies.trusts(address):
             count = self.open_connections.get(address, 0) + 1
             self.open_connections[address] = count
             self.address = address

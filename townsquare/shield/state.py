@@ -49,6 +49,7 @@ class ShieldState:
     pass_rate: tuple[int, float]
     unknown_token_rate: tuple[int, float]
     streaming_rate: tuple[int, float]
+    streaming_address_rate: tuple[int, float]
     cache: AnonymousCache | None
     hash_gate: HashGate
 
@@ -87,6 +88,7 @@ class ShieldState:
             pass_rate=rate(settings.shield_pass_rate_limit),
             unknown_token_rate=rate(settings.shield_unknown_token_rate_limit),
             streaming_rate=rate(settings.rate_limit_streaming),
+            streaming_address_rate=rate(settings.rate_limit_streaming_address),
             cache=AnonymousCache(
                 ttl=settings.shield_cache_ttl,
                 max_entries=settings.shield_cache_max_entries,
