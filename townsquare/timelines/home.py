@@ -106,8 +106,15 @@ async def _pulled_statuses(
     )
     if before is not None:
         query = query.where(Status.id < before)
-    query = with_viewable_reblogs(query, hidden)
-    return list((await session.scalars(page.apply(query, Status.id))).all())
+    query = page.apply(with_viewable_reblogs(query, hidden), Status.id)
+    if before is None:
+        # Big authors only: ordered by ``id + 0``, not ``id``. With a LIMIT, ordering by the
+        # primary key lets PostgreSQL walk the statuses backwards hoping to meet these few
+        # authors soon (30-50 ms per page on a million statuses); an expression makes it read
+        # their statuses through (account_id, id) and sort those instead (about 5 ms).
+        order = Status.id + 0
+        query = query.order_by(None).order_by(order.asc() if page.ascending else order.desc())
+    return list((await session.scalars(query)).all())
 
 
 def _merge(statuses: list[Status], page: Page) -> list[Status]:
