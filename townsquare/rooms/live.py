@@ -83,30 +83,38 @@ async def listen(websocket: WebSocket, room_id: str) -> None:
         return
     await websocket.accept(subprotocol=protocol_token(websocket))
     relay, listener = await hub.join(room, viewer.account_id)
-    listener.task = asyncio.current_task()
-    reader = asyncio.create_task(_notice_leaving(websocket, listener))
-    reason = "gone"
+    # The connection's own task sits at the bottom of the whole ASGI stack (server, middleware,
+    # router), and waking it resumes every one of those frames. It only reads, which is rare;
+    # the frames go out from a task of its own whose stack is two calls deep, woken once per
+    # batch of frames queued for this listener.
+    connection = asyncio.current_task()
+    sender = asyncio.create_task(_send_frames(websocket, listener))
+    listener.task = sender
+    reading = True
+
+    def stop_reading(_task: asyncio.Task[str]) -> None:
+        if reading and connection is not None:
+            connection.cancel()
+
+    sender.add_done_callback(stop_reading)
     try:
-        while True:
-            message, size, sequence = await listener.next()
-            listener.sending = True
-            await websocket.send(message)
-            listener.sent(size, sequence)
-            listener.sending = False
-    except ListenerClosed as closed:
-        reason = closed.reason
-    except asyncio.CancelledError:
-        # Cut off while stuck writing to a connection that reads nothing.
-        if listener.closed is None:
-            raise
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        reason = listener.closed
-    except Exception:
-        reason = "gone"  # the connection broke under the write
+        try:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+        except asyncio.CancelledError:
+            if not sender.done():
+                raise  # the server is shutting down
+            if connection is not None:
+                connection.uncancel()
+        except Exception:
+            pass  # the connection broke
+        reading = False
+        listener.close("gone")
+        reason = await sender
     finally:
-        reader.cancel()
+        reading = False
+        if not sender.done():
+            sender.cancel()
         await hub.leave(relay, listener)
     if reason != "gone":
         with contextlib.suppress(Exception):
@@ -115,12 +123,24 @@ async def listen(websocket: WebSocket, room_id: str) -> None:
             )
 
 
-async def _notice_leaving(websocket: WebSocket, listener: Listener) -> None:
-    """Read (and ignore) what a listener sends, to notice at once when it goes away."""
-    with contextlib.suppress(Exception):
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
-    listener.close("gone")
+async def _send_frames(websocket: WebSocket, listener: Listener) -> str:
+    """Send the listener's frames until it is closed; the reason it ended."""
+    try:
+        while True:
+            message, size, sequence = await listener.next()
+            listener.sending = True
+            await websocket.send(message)
+            listener.sent(size, sequence)
+            listener.sending = False
+    except ListenerClosed as closed:
+        return closed.reason
+    except asyncio.CancelledError:
+        # Cut off while stuck writing to a connection that reads nothing.
+        if listener.closed is None or listener.closed == "gone":
+            return "gone"
+        return listener.closed
+    except Exception:
+        return "gone"  # the connection broke under the write
 
 
 async def speak(websocket: WebSocket, room_id: str) -> None:
