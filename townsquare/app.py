@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -60,6 +61,22 @@ ROUTERS = (
 )
 
 
+# A stopping process must stop, even when a connection hangs on its way out.
+SHUTDOWN_STEP_SECONDS = 10.0
+
+
+async def _within(seconds: float, step: str, work: Coroutine[Any, Any, None]) -> None:
+    """Run one shutdown step for at most ``seconds``, then go on without it."""
+    task = asyncio.ensure_future(work)
+    # asyncio.wait, not wait_for: a task stuck in its cancellation must not hold us either.
+    done, _pending = await asyncio.wait({task}, timeout=seconds)
+    if task in done:
+        task.result()
+        return
+    log.warning("shutdown: %s took over %.0f s; going on without it", step, seconds)
+    task.cancel()
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     settings = settings or Settings()
     db = Database(
@@ -79,8 +96,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         try:
             yield
         finally:
-            await stop_background(state)
-            await db.dispose()
+            await _within(SHUTDOWN_STEP_SECONDS, "stopping background work", stop_background(state))
+            await _within(SHUTDOWN_STEP_SECONDS, "closing database connections", db.dispose())
 
     app = FastAPI(
         title="Townsquare",
