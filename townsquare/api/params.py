@@ -40,10 +40,14 @@ def _assign(target: dict[str, Any], key: str, value: Any) -> None:
                 node[part] = value
             return
         if part == "":
-            # "a[][b]" is rare in Mastodon clients; treat it as a list of scalars.
-            if isinstance(node, list):
-                node.append(value)
-            return
+            # "a[][b]=1&a[][c]=2&a[][b]=3" is a list of hashes, as in Rails: a key the last
+            # hash already has starts the next one.
+            if not isinstance(node, list):
+                return
+            if not node or not isinstance(node[-1], dict) or following in node[-1]:
+                node.append({})
+            node = node[-1]
+            continue
         if not isinstance(node, dict):
             return
         child = node.get(part)

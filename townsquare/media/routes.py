@@ -98,6 +98,12 @@ async def update_media(
     service.check_description(fields.description)
     async with state.db.write() as session:
         media = await service.own_media(session, account.id, as_id(media_id))
+        if media.status_id is not None:
+            # A posted image changes with an edit of its status (media_attributes), which
+            # keeps the edit history and tells every reader's cache.
+            raise ApiError(
+                422, "Media attachment is currently used by a status; edit the status instead"
+            )
         service.describe_media(media, description=fields.description, focus=focus)
     return media_entity(media, state.settings)
 

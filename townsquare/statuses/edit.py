@@ -10,7 +10,7 @@ from townsquare.config import Settings
 from townsquare.db.base import utcnow
 from townsquare.ids import new_id
 from townsquare.media.models import MediaAttachment
-from townsquare.media.service import attach_media
+from townsquare.media.service import attach_media, describe_media, parse_focus
 from townsquare.privacy import OPEN_VISIBILITIES
 from townsquare.statuses.content import check_length, render_text, write_links
 from townsquare.statuses.create import check_body
@@ -58,6 +58,10 @@ async def edit_status(
         media_ids = await _media_ids(session, status.id)
     check_body(settings, changes.status, media_ids, changes.poll)
     check_length(settings, changes.status, changes.spoiler_text)
+    media_changes = {
+        change.id: (change.description, parse_focus(change.focus))
+        for change in changes.media_attributes
+    }
     if changes.poll is not None:
         check_poll(settings, changes.poll)
     rendered = await render_text(session, settings, changes.status)
@@ -81,6 +85,17 @@ async def edit_status(
     await attach_media(
         session, author.id, status.id, media_ids, max_attachments=settings.max_media_attachments
     )
+    if media_changes:
+        # Only the status's own images; ids of anything else are ignored, as Mastodon does.
+        attached = await session.scalars(
+            select(MediaAttachment).where(
+                MediaAttachment.status_id == status.id,
+                MediaAttachment.id.in_(list(media_changes)),
+            )
+        )
+        for media in attached:
+            description, focus = media_changes[media.id]
+            describe_media(media, description=description, focus=focus)
     await replace_poll(session, status, changes.poll)
     await session.flush()
     session.add(await _snapshot(session, status))

@@ -137,6 +137,16 @@ class StatusDraft(BaseModel):
         return self.quoted_status_id or self.quote_id
 
 
+class MediaChanges(BaseModel):
+    """One entry of ``media_attributes``: new words for an image the status already has."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+    description: str | None = None
+    focus: str | None = None
+
+
 class StatusChanges(BaseModel):
     """PUT /api/v1/statuses/:id: the new text and what goes with it."""
 
@@ -147,6 +157,7 @@ class StatusChanges(BaseModel):
     sensitive: bool | None = None
     language: str | None = Field(None, max_length=16)
     media_ids: list[int] | None = None
+    media_attributes: list[MediaChanges] = Field(default_factory=list, max_length=16)
     poll: PollDraft | None = None
 
     @field_validator("status", "spoiler_text", mode="before")
@@ -158,6 +169,14 @@ class StatusChanges(BaseModel):
     @classmethod
     def _media(cls, value: Any) -> list[int] | None:
         return None if value is None else _id_list(value)
+
+    @field_validator("media_attributes", mode="before")
+    @classmethod
+    def _media_attributes(cls, value: Any) -> Any:
+        # Forms may number the entries (media_attributes[0][id]=...) instead of listing them.
+        if isinstance(value, dict):
+            return [value[key] for key in sorted(value, key=lambda k: (len(k), k))]
+        return value
 
     @field_validator("sensitive", mode="before")
     @classmethod
