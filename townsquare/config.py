@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         "timelines at read time instead of being fanned out on write.",
     )
     job_workers: int = Field(2, description="Background job runners per worker process.")
+    entity_cache_size: int = Field(
+        20_000,
+        description="Rendered statuses kept per worker process for timelines (accounts: half "
+        "as many); 0 turns the cache off.",
+    )
     secret_key: str = Field("", description="Signing key; generated into data_dir when empty.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     redis_url: str = Field("", description="Redis URL for shared counters and pub/sub (cluster).")

@@ -16,7 +16,7 @@ stop the muter from opening a status on purpose.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, true, union
+from sqlalchemy import ColumnElement, CompoundSelect, and_, exists, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.accounts.models import Account
@@ -97,22 +97,26 @@ async def suspended_ids(session: AsyncSession) -> set[int]:
     return {row[0] for row in rows}
 
 
+def hidden_accounts_query(viewer_id: int) -> CompoundSelect[int]:
+    """The statement behind :func:`hidden_account_ids`, for callers that read it together with
+    something else (the viewer's own id may be among its rows: leave it out)."""
+    return union(
+        select(Account.id).where(Account.suspended_at.is_not(None)),
+        select(Block.target_account_id).where(Block.account_id == viewer_id),
+        select(Block.account_id).where(Block.target_account_id == viewer_id),
+        select(Mute.target_account_id).where(
+            Mute.account_id == viewer_id,
+            or_(Mute.expires_at.is_(None), Mute.expires_at > utcnow()),
+        ),
+    )
+
+
 async def hidden_account_ids(session: AsyncSession, viewer_id: int | None) -> set[int]:
     """Accounts whose statuses the viewer should not be shown in lists: blocked either way,
     muted by the viewer, or suspended. One statement: this runs on every timeline read."""
     if viewer_id is None:
         return await suspended_ids(session)
-    rows = await session.execute(
-        union(
-            select(Account.id).where(Account.suspended_at.is_not(None)),
-            select(Block.target_account_id).where(Block.account_id == viewer_id),
-            select(Block.account_id).where(Block.target_account_id == viewer_id),
-            select(Mute.target_account_id).where(
-                Mute.account_id == viewer_id,
-                or_(Mute.expires_at.is_(None), Mute.expires_at > utcnow()),
-            ),
-        )
-    )
+    rows = await session.execute(hidden_accounts_query(viewer_id))
     hidden = {row[0] for row in rows}
     hidden.discard(viewer_id)
     return hidden

@@ -148,6 +148,28 @@ async def test_a_big_author_is_pulled_into_home_without_fanout_rows(
     assert await home(bob) == [from_carol]
 
 
+async def test_big_authors_interleave_with_a_full_feed_page(
+    app: FastAPI, alice: Person, bob: Person, carol: Person, post: Post, follow: Relate
+) -> None:
+    # When the feed alone fills the page, the pull of big authors is bounded by the page's
+    # edge: what lies beyond it in either direction must still come in its turn.
+    state_of(app).settings.fanout_pull_threshold = 2
+    await follow(bob, alice)
+    await follow(carol, alice)
+    await follow(bob, carol)
+    first_carol = await post(carol, "c1")
+    first_alice = await post(alice, "a1")
+    second_carol = await post(carol, "c2")
+    second_alice = await post(alice, "a2")
+    third_carol = await post(carol, "c3")
+
+    assert await home(bob, limit=2) == [third_carol, second_alice]
+    assert await home(bob, limit=3) == [third_carol, second_alice, second_carol]
+    assert await home(bob, max_id=second_carol, limit=1) == [first_alice]
+    assert await home(bob, min_id=first_carol, limit=2) == [second_carol, first_alice]
+    assert await home(bob, since_id=second_carol, limit=1) == [third_carol]
+
+
 async def test_following_someone_brings_their_recent_statuses(
     app: FastAPI, alice: Person, bob: Person, post: Post
 ) -> None:

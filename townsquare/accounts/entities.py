@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.accounts.models import Account
 from townsquare.config import Settings
+from townsquare.statuses.cache import VersionedCache
 
 OFFICIAL_ROLE = {"id": "official", "name": "Official", "color": ""}
 # Mastodon's permission bit sets for its built-in roles, so clients that show moderation tools
@@ -45,11 +46,11 @@ def _media_url(settings: Settings, file_name: str | None, default: str) -> str:
     return f"{settings.public_url}/static/{default}"
 
 
-def role_entity(account: Account) -> dict[str, Any]:
+def role_entity(account: AccountFields) -> dict[str, Any]:
     return dict(_ROLES.get(account.role, _ROLES["user"]))
 
 
-def _highlighted_roles(account: Account) -> list[dict[str, Any]]:
+def _highlighted_roles(account: AccountFields) -> list[dict[str, Any]]:
     roles: list[dict[str, Any]] = []
     if account.verified:
         roles.append(dict(OFFICIAL_ROLE))
@@ -59,12 +60,98 @@ def _highlighted_roles(account: Account) -> list[dict[str, Any]]:
     return roles
 
 
-def profile_url(account: Account, settings: Settings) -> str:
+def profile_url(account: AccountFields, settings: Settings) -> str:
     return f"{settings.public_url}/@{account.username}"
+
+
+class AccountFields(Protocol):
+    """What the public Account entity is made of: an :class:`Account`, or a row of
+    :data:`ENTITY_COLUMNS`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def note_html(self) -> str: ...
+    @property
+    def fields(self) -> list[dict[str, Any]]: ...
+    @property
+    def avatar_file(self) -> str | None: ...
+    @property
+    def header_file(self) -> str | None: ...
+    @property
+    def locked(self) -> bool: ...
+    @property
+    def bot(self) -> bool: ...
+    @property
+    def discoverable(self) -> bool: ...
+    @property
+    def indexable(self) -> bool: ...
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def suspended_at(self) -> dt.datetime | None: ...
+    @property
+    def silenced_at(self) -> dt.datetime | None: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+    @property
+    def last_status_at(self) -> dt.datetime | None: ...
+    @property
+    def followers_count(self) -> int: ...
+    @property
+    def following_count(self) -> int: ...
+    @property
+    def statuses_count(self) -> int: ...
+
+
+# Every column the public entity reads, in one place: a row of these is also the version a
+# cached entity is checked against (see townsquare/statuses/cache.py).
+ENTITY_COLUMNS = (
+    Account.id,
+    Account.username,
+    Account.display_name,
+    Account.note_html,
+    Account.fields,
+    Account.avatar_file,
+    Account.header_file,
+    Account.locked,
+    Account.bot,
+    Account.discoverable,
+    Account.indexable,
+    Account.verified,
+    Account.role,
+    Account.suspended_at,
+    Account.silenced_at,
+    Account.created_at,
+    Account.last_status_at,
+    Account.followers_count,
+    Account.following_count,
+    Account.statuses_count,
+)
+
+
+# Built once: every page of statuses runs it.
+_ENTITY_ROWS = select(*ENTITY_COLUMNS).where(
+    Account.id.in_(bindparam("ids", type_=BigInteger, expanding=True))
+)
 
 
 def account_entity(account: Account, settings: Settings, *, source: bool = False) -> dict[str, Any]:
     """The Account entity; with ``source`` the CredentialAccount the owner sees of themselves."""
+    entity = public_account_entity(account, settings)
+    if source:
+        entity["source"] = source_entity(account)
+        entity["role"] = role_entity(account)
+    return entity
+
+
+def public_account_entity(account: AccountFields, settings: Settings) -> dict[str, Any]:
     suspended = account.suspended_at is not None
     avatar = _media_url(settings, None if suspended else account.avatar_file, "avatar.png")
     header = _media_url(settings, None if suspended else account.header_file, "header.png")
@@ -113,9 +200,6 @@ def account_entity(account: Account, settings: Settings, *, source: bool = False
         entity["suspended"] = True
     if account.silenced_at is not None and not suspended:
         entity["limited"] = True
-    if source:
-        entity["source"] = source_entity(account)
-        entity["role"] = role_entity(account)
     return entity
 
 
@@ -143,3 +227,29 @@ async def load_accounts(session: AsyncSession, ids: Iterable[int]) -> dict[int, 
         return {}
     rows = await session.scalars(select(Account).where(Account.id.in_(wanted)))
     return {account.id: account for account in rows}
+
+
+async def account_entities(
+    session: AsyncSession,
+    settings: Settings,
+    cache: VersionedCache[dict[str, Any]],
+    ids: Iterable[int],
+) -> dict[int, dict[str, Any]]:
+    """Public Account entities by id (missing accounts are absent), in one query.
+
+    The query reads every column the entity is made of; a cached entity is used only when that
+    row is exactly the one it was rendered from, so profile edits, counters and moderation show
+    at once. The entities are shared: do not change them.
+    """
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    entities: dict[int, dict[str, Any]] = {}
+    for row in await session.execute(_ENTITY_ROWS, {"ids": list(wanted)}):
+        version = tuple(row)
+        entity = cache.get(row.id, version)
+        if entity is None:
+            entity = public_account_entity(row, settings)
+            cache.put(row.id, version, entity)
+        entities[row.id] = entity
+    return entities

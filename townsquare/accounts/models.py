@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townsquare.db.base import Base, utcnow
@@ -59,7 +59,16 @@ class Account(Base):
     following_count: Mapped[int] = mapped_column(default=0)
     statuses_count: Mapped[int] = mapped_column(default=0)
 
-    __table_args__ = (Index("ix_accounts_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_accounts_created", "created_at"),
+        # Every timeline read looks up the suspended accounts.
+        Index(
+            "ix_accounts_suspended_at",
+            "suspended_at",
+            sqlite_where=text("suspended_at IS NOT NULL"),
+            postgresql_where=text("suspended_at IS NOT NULL"),
+        ),
+    )
 
     @property
     def is_moderator(self) -> bool:

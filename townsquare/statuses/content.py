@@ -63,6 +63,8 @@ async def render_text(session: AsyncSession, settings: Settings, text: str) -> R
 
 
 async def _tag_ids(session: AsyncSession, names: list[str]) -> list[int]:
+    if not names:
+        return []
     keys = {name.lower(): name for name in names}
     found = {
         tag.name_key: tag.id

@@ -6,10 +6,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Result, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    CompoundSelect,
+    Result,
+    bindparam,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townsquare.accounts.entities import account_entity, iso_time, load_accounts
+from townsquare.accounts.entities import (
+    account_entities,
+    account_entity,
+    iso_time,
+    load_accounts,
+)
 from townsquare.accounts.models import Account
 from townsquare.api.errors import ApiError
 from townsquare.config import Settings
@@ -19,6 +33,7 @@ from townsquare.media.service import media_for_statuses
 from townsquare.oauth.models import OAuthApp
 from townsquare.privacy import hidden_account_ids, not_hidden, visible_to
 from townsquare.state import AppState
+from townsquare.statuses.cache import entity_cache
 from townsquare.statuses.models import (
     Bookmark,
     Favourite,
@@ -45,12 +60,12 @@ def tag_entity(tag: Tag, settings: Settings) -> dict[str, Any]:
     return {"name": tag.name_key, "url": f"{settings.public_url}/tags/{tag.name_key}"}
 
 
-def mention_entity(account: Account, settings: Settings) -> dict[str, Any]:
+def mention_entity(account_id: int, username: str, settings: Settings) -> dict[str, Any]:
     return {
-        "id": str(account.id),
-        "username": account.username,
-        "url": f"{settings.public_url}/@{account.username}",
-        "acct": account.username,
+        "id": str(account_id),
+        "username": username,
+        "url": f"{settings.public_url}/@{username}",
+        "acct": username,
     }
 
 
@@ -74,18 +89,31 @@ def poll_entity(poll: Poll, own_votes: list[int] | None) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _StatusPart:
+    """What a status's entity shows that only an edit changes, rendered once and cached (see
+    townsquare/statuses/cache.py). Counters, reply links and the rest of the row are read
+    fresh with every page."""
+
+    created_at: str
+    uri: str
+    url: str
+    application: dict[str, Any] | None
+    media: list[dict[str, Any]]
+    mentions: list[dict[str, Any]]
+    tags: list[dict[str, Any]]
+    has_poll: bool
+
+
 @dataclass
 class _Batch:
-    """Everything a page of statuses refers to, each kind fetched in one query."""
+    """Everything a page of statuses refers to, each kind fetched in one query (or cached)."""
 
     statuses: dict[int, Status]
-    accounts: dict[int, Account] = field(default_factory=dict)
-    media: dict[int, list[MediaAttachment]] = field(default_factory=dict)
-    mentions: dict[int, list[Account]] = field(default_factory=dict)
-    tags: dict[int, list[Tag]] = field(default_factory=dict)
+    parts: dict[int, _StatusPart] = field(default_factory=dict)
+    accounts: dict[int, dict[str, Any]] = field(default_factory=dict)
     polls: dict[int, Poll] = field(default_factory=dict)
     own_votes: dict[int, list[int]] = field(default_factory=dict)
-    apps: dict[int, OAuthApp] = field(default_factory=dict)
     favourited: set[int] = field(default_factory=set)
     reblogged: set[int] = field(default_factory=set)
     bookmarked: set[int] = field(default_factory=set)
@@ -111,12 +139,16 @@ async def _related_statuses(session: AsyncSession, statuses: Sequence[Status]) -
 
 
 async def _visible_quotes(
-    session: AsyncSession, viewer_id: int | None, statuses: dict[int, Status]
+    session: AsyncSession,
+    viewer_id: int | None,
+    statuses: dict[int, Status],
+    hidden: set[int] | None,
 ) -> set[int]:
     quoted_ids = {s.quote_of_id for s in statuses.values() if s.quote_of_id is not None}
     if not quoted_ids:
         return set()
-    hidden = await hidden_account_ids(session, viewer_id)
+    if hidden is None:
+        hidden = await hidden_account_ids(session, viewer_id)
     rows = await session.scalars(
         select(Status.id).where(
             Status.id.in_(quoted_ids), visible_to(viewer_id), not_hidden(hidden)
@@ -125,42 +157,104 @@ async def _visible_quotes(
     return set(rows)
 
 
-async def _load(session: AsyncSession, viewer_id: int | None, statuses: Sequence[Status]) -> _Batch:
+async def _load(
+    session: AsyncSession,
+    state: AppState,
+    viewer_id: int | None,
+    statuses: Sequence[Status],
+    hidden: set[int] | None,
+) -> _Batch:
+    cache = entity_cache(state)
     batch = _Batch(statuses=await _related_statuses(session, statuses))
-    ids = list(batch.statuses)
-    batch.quotable = await _visible_quotes(session, viewer_id, batch.statuses)
-    mention_rows = (
-        await session.execute(
-            select(Mention.status_id, Mention.account_id).where(Mention.status_id.in_(ids))
-        )
-    ).all()
-    account_ids = {s.account_id for s in batch.statuses.values()}
-    account_ids.update(account_id for _, account_id in mention_rows)
-    batch.accounts = await load_accounts(session, account_ids)
-    for status_id, account_id in mention_rows:
-        account = batch.accounts.get(account_id)
-        if account is not None:
-            batch.mentions.setdefault(status_id, []).append(account)
-    batch.media = await media_for_statuses(session, ids)
+    batch.quotable = await _visible_quotes(session, viewer_id, batch.statuses, hidden)
+    batch.accounts = await account_entities(
+        session, state.settings, cache.accounts, {s.account_id for s in batch.statuses.values()}
+    )
+    missed: list[Status] = []
+    for status in batch.statuses.values():
+        part = cache.statuses.get(status.id, status.edited_at)
+        if part is None:
+            missed.append(status)
+        else:
+            batch.parts[status.id] = part
+    # Polls change with every vote: read fresh for the statuses that have one.
+    poll_ids = [s.id for s in missed] + [i for i, part in batch.parts.items() if part.has_poll]
+    if poll_ids:
+        batch.polls = {
+            poll.status_id: poll
+            for poll in await session.scalars(select(Poll).where(Poll.status_id.in_(poll_ids)))
+        }
+    if missed:
+        await _render_parts(session, state.settings, batch, missed)
+        for status in missed:
+            if status.id in batch.parts:
+                cache.statuses.put(status.id, status.edited_at, batch.parts[status.id])
+    if viewer_id is not None:
+        await _load_viewer_state(session, viewer_id, batch, list(batch.statuses))
+    return batch
+
+
+async def _render_parts(
+    session: AsyncSession, settings: Settings, batch: _Batch, statuses: list[Status]
+) -> None:
+    """The cacheable parts of ``statuses``: their media, mentions, tags and application."""
+    ids = [status.id for status in statuses]
+    mentions: dict[int, list[dict[str, Any]]] = {}
+    for status_id, account_id, username in await session.execute(
+        select(Mention.status_id, Account.id, Account.username)
+        .join(Account, Account.id == Mention.account_id)
+        .where(Mention.status_id.in_(ids))
+        .order_by(Mention.status_id, Mention.account_id)
+    ):
+        mentions.setdefault(status_id, []).append(mention_entity(account_id, username, settings))
+    media = await media_for_statuses(session, ids)
+    tags: dict[int, list[dict[str, Any]]] = {}
     for status_id, tag in await session.execute(
         select(StatusTag.status_id, Tag)
         .join(Tag, Tag.id == StatusTag.tag_id)
         .where(StatusTag.status_id.in_(ids))
     ):
-        batch.tags.setdefault(status_id, []).append(tag)
-    batch.polls = {
-        poll.status_id: poll
-        for poll in await session.scalars(select(Poll).where(Poll.status_id.in_(ids)))
-    }
-    app_ids = {s.application_id for s in batch.statuses.values() if s.application_id}
+        tags.setdefault(status_id, []).append(tag_entity(tag, settings))
+    apps: dict[int, OAuthApp] = {}
+    app_ids = {s.application_id for s in statuses if s.application_id}
     if app_ids:
-        batch.apps = {
+        apps = {
             app.id: app
             for app in await session.scalars(select(OAuthApp).where(OAuthApp.id.in_(app_ids)))
         }
-    if viewer_id is not None:
-        await _load_viewer_state(session, viewer_id, batch, ids)
-    return batch
+    for status in statuses:
+        author = batch.accounts.get(status.account_id)
+        if author is None:
+            continue
+        username = author["username"]
+        batch.parts[status.id] = _StatusPart(
+            created_at=iso_time(status.created_at),
+            uri=f"{settings.public_url}/users/{username}/statuses/{status.id}",
+            url=f"{settings.public_url}/@{username}/{status.id}",
+            application=_application(apps.get(status.application_id or 0)),
+            media=[media_entity(m, settings) for m in media.get(status.id, [])],
+            mentions=mentions.get(status.id, []),
+            tags=tags.get(status.id, []),
+            has_poll=status.id in batch.polls,
+        )
+
+
+_viewer: BindParameter[int] = bindparam("viewer_id", type_=BigInteger)
+_ids: BindParameter[int] = bindparam("ids", type_=BigInteger, expanding=True)
+# Favourited, bookmarked, reblogged and pinned in one statement: every timeline page asks. Built
+# once: building it and its cache key took about 0.27 ms of CPU per page, SQLite runs it in 0.05.
+_VIEWER_MARKS: CompoundSelect[str, int | None] = union_all(
+    select(literal("f"), Favourite.status_id).where(
+        Favourite.account_id == _viewer, Favourite.status_id.in_(_ids)
+    ),
+    select(literal("b"), Bookmark.status_id).where(
+        Bookmark.account_id == _viewer, Bookmark.status_id.in_(_ids)
+    ),
+    select(literal("r"), Status.reblog_of_id).where(
+        Status.account_id == _viewer, Status.reblog_of_id.in_(_ids)
+    ),
+    select(literal("p"), Pin.status_id).where(Pin.account_id == _viewer, Pin.status_id.in_(_ids)),
+)
 
 
 async def _load_viewer_state(
@@ -169,22 +263,8 @@ async def _load_viewer_state(
     batch.own_votes = await own_choices(
         session, [poll.id for poll in batch.polls.values()], viewer_id
     )
-    # Favourited, bookmarked, reblogged and pinned in one statement: every timeline page asks.
     rows: Result[str, int | None] = await session.execute(
-        union_all(
-            select(literal("f"), Favourite.status_id).where(
-                Favourite.account_id == viewer_id, Favourite.status_id.in_(ids)
-            ),
-            select(literal("b"), Bookmark.status_id).where(
-                Bookmark.account_id == viewer_id, Bookmark.status_id.in_(ids)
-            ),
-            select(literal("r"), Status.reblog_of_id).where(
-                Status.account_id == viewer_id, Status.reblog_of_id.in_(ids)
-            ),
-            select(literal("p"), Pin.status_id).where(
-                Pin.account_id == viewer_id, Pin.status_id.in_(ids)
-            ),
-        )
+        _VIEWER_MARKS, {"viewer_id": viewer_id, "ids": ids}
     )
     marks = {"f": batch.favourited, "b": batch.bookmarked, "r": batch.reblogged, "p": batch.pinned}
     for kind, status_id in rows:
@@ -201,18 +281,18 @@ def _application(app: OAuthApp | None) -> dict[str, Any] | None:
 def _entity(
     status: Status,
     batch: _Batch,
-    settings: Settings,
     viewer_id: int | None,
     *,
     depth: int = 0,
 ) -> dict[str, Any] | None:
     account = batch.accounts.get(status.account_id)
-    if account is None:
+    part = batch.parts.get(status.id)
+    if account is None or part is None:
         return None
     reblog = None
     if status.reblog_of_id is not None:
         original = batch.statuses.get(status.reblog_of_id)
-        reblog = _entity(original, batch, settings, viewer_id, depth=depth) if original else None
+        reblog = _entity(original, batch, viewer_id, depth=depth) if original else None
         if reblog is None:
             return None
     quote: dict[str, Any] | None = None
@@ -220,7 +300,7 @@ def _entity(
         quoted = batch.statuses.get(status.quote_of_id)
         nested = None
         if quoted is not None and status.quote_of_id in batch.quotable and depth == 0:
-            nested = _entity(quoted, batch, settings, viewer_id, depth=depth + 1)
+            nested = _entity(quoted, batch, viewer_id, depth=depth + 1)
         if quoted is None:
             quote = {"state": "deleted", "quoted_status": None}
         elif nested is None and depth == 0:
@@ -231,7 +311,7 @@ def _entity(
     is_reblog = reblog is not None
     return {
         "id": str(status.id),
-        "created_at": iso_time(status.created_at),
+        "created_at": part.created_at,
         "in_reply_to_id": str(status.in_reply_to_id) if status.in_reply_to_id else None,
         "in_reply_to_account_id": (
             str(status.in_reply_to_account_id) if status.in_reply_to_account_id else None
@@ -240,8 +320,8 @@ def _entity(
         "spoiler_text": status.spoiler_text,
         "visibility": status.visibility,
         "language": status.language,
-        "uri": status_uri(settings, account, status) + ("/activity" if is_reblog else ""),
-        "url": None if is_reblog else status_url(settings, account, status),
+        "uri": part.uri + "/activity" if is_reblog else part.uri,
+        "url": None if is_reblog else part.url,
         "replies_count": status.replies_count,
         "reblogs_count": status.reblogs_count,
         "favourites_count": status.favourites_count,
@@ -255,11 +335,11 @@ def _entity(
         "content": "" if is_reblog else status.content_html,
         "filtered": [],
         "reblog": reblog,
-        "application": _application(batch.apps.get(status.application_id or 0)),
-        "account": account_entity(account, settings),
-        "media_attachments": [media_entity(m, settings) for m in batch.media.get(status.id, [])],
-        "mentions": [mention_entity(a, settings) for a in batch.mentions.get(status.id, [])],
-        "tags": [tag_entity(tag, settings) for tag in batch.tags.get(status.id, [])],
+        "application": part.application,
+        "account": account,
+        "media_attachments": part.media,
+        "mentions": part.mentions,
+        "tags": part.tags,
         "emojis": [],
         "quote": quote,
         "card": None,
@@ -268,17 +348,27 @@ def _entity(
 
 
 async def render_statuses(
-    session: AsyncSession, state: AppState, viewer_id: int | None, statuses: Iterable[Status]
+    session: AsyncSession,
+    state: AppState,
+    viewer_id: int | None,
+    statuses: Iterable[Status],
+    *,
+    hidden: set[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Status entities in the order given. The caller has already checked that the viewer may
-    see these statuses; a quoted status the viewer may not see is left out of the quote."""
+    see these statuses; a quoted status the viewer may not see is left out of the quote.
+
+    ``hidden`` is the viewer's :func:`hidden_account_ids` when the caller already has it. The
+    entities share their nested parts with the worker's cache: replace top-level keys if needed,
+    never change what is inside them.
+    """
     wanted = list(statuses)
     if not wanted:
         return []
-    batch = await _load(session, viewer_id, wanted)
+    batch = await _load(session, state, viewer_id, wanted, hidden)
     rendered = []
     for status in wanted:
-        entity = _entity(status, batch, state.settings, viewer_id)
+        entity = _entity(status, batch, viewer_id)
         if entity is not None:
             rendered.append(entity)
     return rendered

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -13,14 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townsquare.db.base import Base
 from townsquare.statuses.models import Status
 from townsquare.timelines.models import HomeFeedEntry
-
-BATCH_SIZE = 500
-_T = TypeVar("_T")
-
-
-def batches(items: Sequence[_T], size: int = BATCH_SIZE) -> Iterable[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _insert_for(session: AsyncSession) -> Any:
@@ -47,13 +39,17 @@ async def add_feed_entries(
     """
     if not entries:
         return []
+    # One statement with the rows as parameters: SQLAlchemy sends them as multi-row INSERTs
+    # ("insertmanyvalues") from one cached compilation, where ``.values([...])`` would build and
+    # compile a new statement for every batch.
     statement = (
         _insert_for(session)(HomeFeedEntry)
-        .values([{"account_id": a, "status_id": s} for a, s in entries])
         .on_conflict_do_nothing()
         .returning(HomeFeedEntry.account_id, HomeFeedEntry.status_id)
     )
-    result = await session.execute(statement)
+    result = await session.execute(
+        statement, [{"account_id": a, "status_id": s} for a, s in entries]
+    )
     return [(row.account_id, row.status_id) for row in result]
 
 

@@ -8,13 +8,13 @@ and that nobody involved is hidden from them.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.accounts.models import Account
 from townsquare.api.pagination import Page
 from townsquare.graph.models import Follow
-from townsquare.privacy import hidden_account_ids, not_hidden
+from townsquare.privacy import hidden_accounts_query, not_hidden
 from townsquare.statuses.models import Status
 from townsquare.timelines.filters import (
     follows_author,
@@ -31,7 +31,7 @@ from townsquare.timelines.retention import feed_boundary
 async def home_timeline(
     session: AsyncSession, reader_id: int, page: Page, *, pull_threshold: int
 ) -> list[Status]:
-    hidden = await hidden_account_ids(session, reader_id)
+    hidden, pulled = await _reader_context(session, reader_id, pull_threshold)
     boundary = feed_boundary()
     feed_query = (
         select(Status)
@@ -51,9 +51,10 @@ async def home_timeline(
     feed_query = with_viewable_reblogs(feed_query, hidden)
     statuses = list((await session.scalars(page.apply(feed_query, HomeFeedEntry.status_id))).all())
 
-    pulled = await _followed_authors(session, reader_id, min_followers=pull_threshold)
     if pulled:
-        statuses += await _pulled_statuses(session, reader_id, page, pulled, hidden)
+        statuses += await _pulled_statuses(
+            session, reader_id, page, pulled, hidden, beyond=_page_edge(statuses, page)
+        )
 
     if _reaches_before(page, boundary) and (page.ascending or len(statuses) < page.limit):
         # Older than the materialised feed: read everyone followed, as for big authors.
@@ -65,23 +66,50 @@ async def home_timeline(
     return _merge(statuses, page)
 
 
+async def _reader_context(
+    session: AsyncSession, reader_id: int, pull_threshold: int
+) -> tuple[set[int], dict[int, bool]]:
+    """The accounts hidden from the reader, and the big authors they follow (with whether they
+    want their reblogs), in one statement: both are read on every page."""
+    hidden_query = hidden_accounts_query(reader_id).subquery()
+    rows = await session.execute(
+        union_all(
+            select(literal("h"), hidden_query.c[0], literal(False)),
+            select(literal("b"), Follow.target_account_id, Follow.show_reblogs)
+            .join(Account, Account.id == Follow.target_account_id)
+            .where(Follow.account_id == reader_id, Account.followers_count >= pull_threshold),
+        )
+    )
+    hidden: set[int] = set()
+    big_authors: dict[int, bool] = {}
+    for kind, account_id, show_reblogs in rows:
+        if kind == "h":
+            hidden.add(account_id)
+        else:
+            big_authors[account_id] = bool(show_reblogs)
+    hidden.discard(reader_id)
+    return hidden, big_authors
+
+
+def _page_edge(statuses: list[Status], page: Page) -> int | None:
+    """The id past which nothing can make this page, once the feed alone filled it: the oldest
+    of a newest-first page (the newest of an oldest-first one)."""
+    if len(statuses) < page.limit:
+        return None
+    ids = [status.id for status in statuses]
+    return max(ids) if page.ascending else min(ids)
+
+
 def _reaches_before(page: Page, boundary: int) -> bool:
     lower = max(page.since_id or 0, page.min_id or 0)
     return lower < boundary - 1
 
 
-async def _followed_authors(
-    session: AsyncSession, reader_id: int, *, min_followers: int | None = None
-) -> dict[int, bool]:
-    """Followed authors (those with at least ``min_followers``, if given), with whether the
-    reader wants their reblogs."""
+async def _followed_authors(session: AsyncSession, reader_id: int) -> dict[int, bool]:
+    """Followed authors, with whether the reader wants their reblogs."""
     query = select(Follow.target_account_id, Follow.show_reblogs).where(
         Follow.account_id == reader_id
     )
-    if min_followers is not None:
-        query = query.join(Account, Account.id == Follow.target_account_id).where(
-            Account.followers_count >= min_followers
-        )
     rows = await session.execute(query)
     return {row.target_account_id: row.show_reblogs for row in rows}
 
@@ -94,6 +122,7 @@ async def _pulled_statuses(
     hidden: set[int],
     *,
     before: int | None = None,
+    beyond: int | None = None,
 ) -> list[Status]:
     with_reblogs = [author for author, wanted in authors.items() if wanted]
     query = select(Status).where(
@@ -106,6 +135,10 @@ async def _pulled_statuses(
     )
     if before is not None:
         query = query.where(Status.id < before)
+    if beyond is not None:
+        # Only statuses that could displace one of the feed's: a big author's whole history is
+        # otherwise read and sorted on every page (hundreds of rows for a few authors).
+        query = query.where(Status.id < beyond if page.ascending else Status.id > beyond)
     query = page.apply(with_viewable_reblogs(query, hidden), Status.id)
     if before is None:
         # Big authors only: ordered by ``id + 0``, not ``id``. With a LIMIT, ordering by the
