@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -12,12 +13,14 @@ from sqlalchemy import select, update
 
 from townsquare.config import Settings
 from townsquare.db.base import utcnow
-from townsquare.jobs.lease import MAX_ATTEMPTS, finish_job, lease_next_job
+from townsquare.jobs.lease import MAX_ATTEMPTS, finish_job, lease_jobs, lease_next_job
 from townsquare.jobs.models import Job
-from townsquare.jobs.queue import enqueue, handler
-from townsquare.jobs.runner import run_next_job, run_pending_jobs
+from townsquare.jobs.queue import BATCH_HANDLERS, Writes, batch_handler, enqueue, handler
+from townsquare.jobs.runner import run_next_job, run_next_jobs, run_pending_jobs
 from townsquare.jobs.stats import queue_stats
 from townsquare.state import AppState, state_of
+from townsquare.streaming.models import StreamEvent
+from townsquare.streaming.publish import publish
 
 calls: list[dict[str, Any]] = []
 
@@ -32,6 +35,44 @@ async def broken(_state: Any, _payload: dict[str, Any]) -> None:
     raise RuntimeError("the disk is on fire")
 
 
+# A batched kind whose visible effect is a row per job (a stream event), written with the job's
+# end; ``batches`` records how the runner grouped the jobs.
+batches: list[list[int]] = []
+
+
+async def _write_events(session: Any, numbers: list[int]) -> None:
+    for n in numbers:
+        if n < 0:
+            raise RuntimeError("negative numbers are not accepted")
+        publish(session, "test", "batched", {"n": n})
+
+
+@handler("test.batched")
+async def batched_alone(state: AppState, payload: dict[str, Any]) -> None:
+    batches.append([payload["n"]])
+    async with state.db.write() as session:
+        await _write_events(session, [payload["n"]])
+
+
+@batch_handler("test.batched")
+async def batched(_state: AppState, payloads: list[dict[str, Any]]) -> Writes:
+    numbers = [payload["n"] for payload in payloads]
+    batches.append(numbers)
+
+    async def write(session: Any) -> None:
+        await _write_events(session, numbers)
+
+    return write
+
+
+async def _events(state: AppState) -> list[int]:
+    async with state.db.read() as session:
+        rows = await session.scalars(
+            select(StreamEvent.payload).where(StreamEvent.event == "batched")
+        )
+        return sorted(json.loads(row)["n"] for row in rows)
+
+
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     # No background runners: each test decides exactly who runs what.
@@ -42,6 +83,7 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture(autouse=True)
 def clear_calls() -> None:
     calls.clear()
+    batches.clear()
 
 
 async def _enqueue(state: AppState, kind: str, payload: dict[str, Any]) -> int:
@@ -188,3 +230,83 @@ async def test_runners_working_at_once_run_each_job_once(app: FastAPI) -> None:
 
     assert sum(counts) == 30
     assert sorted(call["n"] for call in calls) == list(range(30))
+
+
+async def test_jobs_leased_together_run_as_one_batch(app: FastAPI) -> None:
+    state = state_of(app)
+    assert "test.batched" in BATCH_HANDLERS
+    async with state.db.write() as session:
+        for n in range(5):
+            enqueue(session, "test.batched", {"n": n})
+        enqueue(session, "test.record", {"n": 99})
+
+    assert await run_next_jobs(state, limit=10) == 6
+
+    assert batches == [[0, 1, 2, 3, 4]]
+    assert calls == [{"n": 99}]
+    assert await _events(state) == [0, 1, 2, 3, 4]
+    async with state.db.read() as session:
+        states = (await session.scalars(select(Job.state))).all()
+    assert states == ["done"] * 6
+    assert await run_pending_jobs(state) == 0
+
+
+async def test_a_batch_whose_runner_died_before_finishing_is_run_again_once(
+    app: FastAPI,
+) -> None:
+    state = state_of(app)
+    async with state.db.write() as session:
+        for n in range(3):
+            enqueue(session, "test.batched", {"n": n})
+    async with state.db.write() as session:
+        leases = await lease_jobs(session, duration=dt.timedelta(seconds=60), limit=10)
+    assert len(leases) == 3
+
+    # The runner plans the batch and dies while writing it: nothing it wrote is committed.
+    writes = await batched(state, [lease.payload for lease in leases])
+    with pytest.raises(RuntimeError):
+        async with state.db.write() as session:
+            await writes(session)
+            raise RuntimeError("the process was killed")
+    assert await _events(state) == []
+    # While the leases hold, nobody else takes the jobs.
+    assert await run_next_jobs(state) == 0
+
+    async with state.db.write() as session:
+        await session.execute(update(Job).values(locked_until=utcnow() - dt.timedelta(seconds=1)))
+    assert await run_pending_jobs(state) == 3
+    assert await _events(state) == [0, 1, 2]
+    async with state.db.read() as session:
+        jobs = (await session.scalars(select(Job))).all()
+    assert {(job.state, job.attempts) for job in jobs} == {("done", 2)}
+
+
+async def test_a_bad_job_in_a_batch_fails_alone(app: FastAPI) -> None:
+    state = state_of(app)
+    async with state.db.write() as session:
+        for n in (1, -1, 2):
+            enqueue(session, "test.batched", {"n": n})
+
+    assert await run_next_jobs(state, limit=10) == 3
+
+    # The batch failed as a whole, then each job ran by itself.
+    assert batches == [[1, -1, 2], [1], [-1], [2]]
+    assert await _events(state) == [1, 2]
+    async with state.db.read() as session:
+        outcome = {
+            job.payload["n"]: job.state for job in (await session.scalars(select(Job))).all()
+        }
+    assert outcome == {1: "done", -1: "queued", 2: "done"}
+
+
+async def test_batching_runners_working_at_once_run_each_job_once(app: FastAPI) -> None:
+    state = state_of(app)
+    async with state.db.write() as session:
+        for n in range(40):
+            enqueue(session, "test.batched", {"n": n})
+
+    counts = await asyncio.gather(*(run_pending_jobs(state) for _ in range(4)))
+
+    assert sum(counts) == 40
+    assert sorted(n for batch in batches for n in batch) == list(range(40))
+    assert await _events(state) == list(range(40))

@@ -5,19 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from tests.conftest import Person
 from tests.timelines.conftest import Post, Relate
 from townsquare.db.base import utcnow
-from townsquare.jobs.lease import lease_next_job
+from townsquare.jobs.lease import lease_jobs, lease_next_job
 from townsquare.jobs.models import Job
-from townsquare.jobs.runner import run_pending_jobs
+from townsquare.jobs.runner import run_next_jobs, run_pending_jobs
 from townsquare.state import AppState, state_of
 from townsquare.statuses.models import Status
 from townsquare.streaming.models import StreamEvent
-from townsquare.timelines.fanout import enqueue_backfill, enqueue_fanout, run_fanout
+from townsquare.timelines.fanout import (
+    enqueue_backfill,
+    enqueue_fanout,
+    plan_fanout_batch,
+    run_fanout,
+)
 from townsquare.timelines.models import HomeFeedEntry
 
 
@@ -231,3 +237,73 @@ async def test_a_fanout_whose_runner_died_after_the_work_is_redone_invisibly(
     channels = await updates(state)
     assert channels[f"user:{bob.account.id}"] == 1
     assert channels["public"] == 1
+
+
+async def test_fanouts_leased_together_are_delivered_in_one_batch(
+    app: FastAPI, alice: Person, bob: Person, carol: Person, post: Post, follow: Relate
+) -> None:
+    state = state_of(app)
+    await state.extras["job_runners"].stop()
+    await follow(bob, alice)
+    await follow(carol, alice)
+    await follow(alice, carol)
+    first = await post(alice, "one", tags=["Batch"], fan_out=False)
+    second = await post(alice, "two", visibility="private", fan_out=False)
+    third = await post(carol, "three", fan_out=False)
+    direct = await post(alice, "psst", visibility="direct", mentions=[bob], fan_out=False)
+    async with state.db.write() as session:
+        for status_id in (first, second, third, direct, first):
+            status = await session.get(Status, status_id)
+            assert status is not None
+            enqueue_fanout(session, status)
+
+    assert await run_next_jobs(state, limit=10) == 5
+
+    assert await feed_of(state, alice) == {first, second, third}
+    assert await feed_of(state, bob) == {first, second}
+    assert await feed_of(state, carol) == {first, second, third}
+    channels = await updates(state)
+    assert channels[f"user:{alice.account.id}"] == 3
+    assert channels[f"user:{bob.account.id}"] == 2
+    assert channels["public"] == 2
+    assert channels["hashtag:batch"] == 1
+    async with state.db.read() as session:
+        assert set((await session.scalars(select(Job.state))).all()) == {"done"}
+
+    # Running the same batch again has no visible effect.
+    writes = await plan_fanout_batch(
+        state, [{"status_id": status_id} for status_id in (first, second, third)]
+    )
+    async with state.db.write() as session:
+        await writes(session)
+    assert await updates(state) == channels
+
+
+async def test_a_fanout_batch_whose_runner_died_mid_write_is_delivered_once(
+    app: FastAPI, alice: Person, bob: Person, post: Post, follow: Relate
+) -> None:
+    state = state_of(app)
+    await state.extras["job_runners"].stop()
+    await follow(bob, alice)
+    statuses = [await post(alice, f"post {n}", fan_out=False) for n in range(3)]
+    async with state.db.write() as session:
+        for status_id in statuses:
+            status = await session.get(Status, status_id)
+            assert status is not None
+            enqueue_fanout(session, status)
+    async with state.db.write() as session:
+        leases = await lease_jobs(session, duration=dt.timedelta(seconds=60), limit=10)
+    writes = await plan_fanout_batch(state, [lease.payload for lease in leases])
+    with pytest.raises(RuntimeError):
+        async with state.db.write() as session:
+            await writes(session)
+            raise RuntimeError("the process was killed before the commit")
+    assert await feed_of(state, bob) == set()
+
+    async with state.db.write() as session:
+        await session.execute(update(Job).values(locked_until=utcnow() - dt.timedelta(seconds=1)))
+    assert await run_pending_jobs(state) == 3
+    assert await feed_of(state, bob) == set(statuses)
+    channels = await updates(state)
+    assert channels[f"user:{bob.account.id}"] == 3
+    assert channels["public"] == 3

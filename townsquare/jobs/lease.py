@@ -9,6 +9,7 @@ runner that dies holds its job only until ``locked_until``; after that any runne
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,34 +46,48 @@ async def has_runnable_job(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(exists().where(_runnable(utcnow())))))
 
 
-async def lease_next_job(session: AsyncSession, *, duration: dt.timedelta) -> Lease | None:
+async def lease_jobs(
+    session: AsyncSession, *, duration: dt.timedelta, limit: int = 1
+) -> list[Lease]:
+    """Take up to ``limit`` runnable jobs, oldest first, with one statement.
+
+    All of them share one ``locked_until``, so the runner can finish them with one statement.
+    """
     now = utcnow()
     until = now + duration
-    candidate = (
+    candidates = (
         select(Job.id)
         .where(_runnable(now))
         .order_by(Job.run_at, Job.id)
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
     statement = (
         update(Job)
-        .where(Job.id == candidate, _runnable(now))
+        .where(Job.id.in_(candidates), _runnable(now))
         .values(state="running", locked_until=until, attempts=Job.attempts + 1)
         .returning(Job.id, Job.kind, Job.payload, Job.attempts)
         .execution_options(synchronize_session=False)
     )
-    row = (await session.execute(statement)).first()
-    if row is None:
-        return None
-    return Lease(
-        job_id=row.id,
-        kind=row.kind,
-        payload=dict(row.payload),
-        attempts=row.attempts,
-        locked_until=until,
-    )
+    rows = (await session.execute(statement)).all()
+    leases = [
+        Lease(
+            job_id=row.id,
+            kind=row.kind,
+            payload=dict(row.payload),
+            attempts=row.attempts,
+            locked_until=until,
+        )
+        for row in rows
+    ]
+    # RETURNING gives no order; run the oldest first.
+    leases.sort(key=lambda lease: lease.job_id)
+    return leases
+
+
+async def lease_next_job(session: AsyncSession, *, duration: dt.timedelta) -> Lease | None:
+    leases = await lease_jobs(session, duration=duration, limit=1)
+    return leases[0] if leases else None
 
 
 def _still_ours(lease: Lease) -> ColumnElement[bool]:
@@ -84,12 +99,25 @@ def _still_ours(lease: Lease) -> ColumnElement[bool]:
 
 
 async def finish_job(session: AsyncSession, lease: Lease) -> None:
-    await session.execute(
-        update(Job)
-        .where(_still_ours(lease))
-        .values(state="done", locked_until=None, last_error=None)
-        .execution_options(synchronize_session=False)
-    )
+    await finish_jobs(session, [lease])
+
+
+async def finish_jobs(session: AsyncSession, leases: Sequence[Lease]) -> set[int]:
+    """Mark the jobs done; returns the ids of those this runner still held."""
+    finished: set[int] = set()
+    by_deadline: dict[dt.datetime, list[int]] = {}
+    for lease in leases:
+        by_deadline.setdefault(lease.locked_until, []).append(lease.job_id)
+    for until, job_ids in by_deadline.items():
+        rows = await session.execute(
+            update(Job)
+            .where(Job.id.in_(job_ids), Job.state == "running", Job.locked_until == until)
+            .values(state="done", locked_until=None, last_error=None)
+            .returning(Job.id)
+            .execution_options(synchronize_session=False)
+        )
+        finished.update(rows.scalars())
+    return finished
 
 
 def backoff(attempts: int) -> dt.timedelta:

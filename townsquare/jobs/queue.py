@@ -22,6 +22,14 @@ from townsquare.jobs.models import Job
 Handler = Callable[[Any, dict[str, Any]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 
+# What a batch handler returns: the writes of its jobs, which the runner makes in the same
+# transaction that marks those jobs done (so they happen exactly when the jobs end).
+Writes = Callable[[AsyncSession], Awaitable[None]]
+# A batch handler gets the app state and the payloads of several jobs of its kind; it reads what
+# it needs outside any write transaction and returns their writes. It must be idempotent too.
+BatchHandler = Callable[[Any, list[dict[str, Any]]], Awaitable[Writes]]
+BATCH_HANDLERS: dict[str, BatchHandler] = {}
+
 # Callbacks of the runner pools living in this process, called after a commit that enqueued.
 _wake_listeners: set[Callable[[], None]] = set()
 
@@ -29,6 +37,20 @@ _wake_listeners: set[Callable[[], None]] = set()
 def handler(kind: str) -> Callable[[Handler], Handler]:
     def register(function: Handler) -> Handler:
         HANDLERS[kind] = function
+        return function
+
+    return register
+
+
+def batch_handler(kind: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Register how to run several jobs of ``kind`` at once, beside its ``@handler``.
+
+    The runner uses the batch form for the jobs of ``kind`` it leased together, and falls back
+    to the ``@handler`` one job at a time when a batch fails, so one bad job fails alone.
+    """
+
+    def register(function: BatchHandler) -> BatchHandler:
+        BATCH_HANDLERS[kind] = function
         return function
 
     return register

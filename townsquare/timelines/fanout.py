@@ -7,28 +7,31 @@ actually inserted), so a job that runs twice after a crash changes nothing the s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.graph.models import Follow
-from townsquare.jobs.queue import enqueue, handler
+from townsquare.jobs.queue import Writes, batch_handler, enqueue, handler
 from townsquare.state import AppState
 from townsquare.statuses.models import Status
 from townsquare.streaming.publish import publish_many
 from townsquare.timelines.feed_store import (
     add_feed_entries,
-    batches,
     remove_author_from_feed,
 )
 from townsquare.timelines.recipients import (
     HOME_VISIBILITIES,
+    AuthorAudience,
     accounts_hiding,
+    author_audiences,
     home_recipients,
     is_pulled_author,
     list_audience,
     public_channels,
+    status_tags,
     tag_followers,
 )
 
@@ -55,45 +58,107 @@ def enqueue_unmerge(session: AsyncSession, follower_id: int, target_id: int) -> 
     enqueue(session, "unmerge", {"follower_id": follower_id, "target_id": target_id})
 
 
-@handler("fanout")
-async def run_fanout(state: AppState, payload: dict[str, Any]) -> None:
-    status_id = int(payload["status_id"])
-    async with state.db.read() as session:
-        status = await session.get(Status, status_id)
-        if status is None:
-            return
-        recipients = await home_recipients(
-            session, status, pull_threshold=state.settings.fanout_pull_threshold
-        )
-        if recipients:
-            delivered = set(recipients)
-            recipients += [
-                reader for reader in await tag_followers(session, status) if reader not in delivered
-            ]
-        stream_channels = await public_channels(session, status)
-        stream_channels += [f"list:{list_id}" for list_id in await list_audience(session, status)]
-        if recipients and await is_pulled_author(
-            session, status.account_id, state.settings.fanout_pull_threshold
-        ):
-            # One event for all the followers of a very large account, instead of one each:
-            # user streams of their followers listen on this channel.
-            stream_channels.append(f"followers:{status.account_id}")
-    event = {"status_id": status_id}
+@dataclass(frozen=True)
+class Delivery:
+    """Where one status goes: home feeds (the author first) and the streams published with
+    the author's row."""
 
+    status_id: int
+    author_id: int
+    recipients: list[int]
+    stream_channels: list[str]
+
+
+async def _delivery(
+    session: AsyncSession, status: Status, audience: AuthorAudience, tags: list[tuple[int, str]]
+) -> Delivery | None:
+    recipients = await home_recipients(session, status, audience)
     if not recipients:
         # Direct statuses reach no home feed and no public stream; conversations carry them.
-        return
+        return None
+    delivered = set(recipients)
+    recipients += [
+        reader
+        for reader in await tag_followers(session, status, tags, audience)
+        if reader not in delivered
+    ]
+    stream_channels = public_channels(status, tags)
+    stream_channels += [
+        f"list:{list_id}" for list_id in await list_audience(session, status, audience)
+    ]
+    if audience.pulled:
+        # One event for all the followers of a very large account, instead of one each:
+        # user streams of their followers listen on this channel.
+        stream_channels.append(f"followers:{status.account_id}")
+    return Delivery(status.id, status.account_id, recipients, stream_channels)
 
-    for batch in batches(recipients):
+
+async def plan_fanouts(state: AppState, status_ids: list[int]) -> list[Delivery]:
+    """Who gets each status, read without taking the write lock (statuses deleted since are
+    skipped). The authors' followers, mutes, blocks and lists and the statuses' hashtags are
+    read once for the whole batch."""
+    wanted = list(dict.fromkeys(status_ids))
+    async with state.db.read() as session:
+        statuses = {
+            status.id: status
+            for status in await session.scalars(select(Status).where(Status.id.in_(wanted)))
+        }
+        delivered = [
+            status for status in statuses.values() if status.visibility in HOME_VISIBILITIES
+        ]
+        audiences = await author_audiences(
+            session,
+            {status.account_id for status in delivered},
+            pull_threshold=state.settings.fanout_pull_threshold,
+        )
+        tags = await status_tags(
+            session, [status.id for status in delivered if status.visibility == "public"]
+        )
+        deliveries = []
+        for status_id in wanted:
+            status = statuses.get(status_id)
+            if status is None or status.visibility not in HOME_VISIBILITIES:
+                continue
+            delivery = await _delivery(
+                session, status, audiences[status.account_id], tags.get(status_id, [])
+            )
+            if delivery is not None:
+                deliveries.append(delivery)
+    return deliveries
+
+
+async def write_deliveries(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    """Home-feed rows of every delivery, in as few INSERTs as the batch size allows, and an
+    ``update`` event for each row actually inserted. The author's own row carries the public
+    and list streams, so they are published exactly once even when a job runs again."""
+    rows = [(account, d.status_id) for d in deliveries for account in d.recipients]
+    added = set(await add_feed_entries(session, rows))
+    for delivery in deliveries:
+        status_id = delivery.status_id
+        channels = [
+            f"user:{account}" for account in delivery.recipients if (account, status_id) in added
+        ]
+        if (delivery.author_id, status_id) in added:
+            channels += delivery.stream_channels
+        await publish_many(session, channels, "update", {"status_id": status_id})
+
+
+@batch_handler("fanout")
+async def plan_fanout_batch(state: AppState, payloads: list[dict[str, Any]]) -> Writes:
+    deliveries = await plan_fanouts(state, [int(payload["status_id"]) for payload in payloads])
+
+    async def write(session: AsyncSession) -> None:
+        await write_deliveries(session, deliveries)
+
+    return write
+
+
+@handler("fanout")
+async def run_fanout(state: AppState, payload: dict[str, Any]) -> None:
+    deliveries = await plan_fanouts(state, [int(payload["status_id"])])
+    if deliveries:
         async with state.db.write() as session:
-            added = await add_feed_entries(session, [(account, status_id) for account in batch])
-            added_accounts = {account for account, _ in added}
-            channels = [f"user:{account}" for account in batch if account in added_accounts]
-            # The author's own row is in the first batch: public and list streams are published
-            # with it, and so exactly once.
-            if status.account_id in added_accounts:
-                channels += stream_channels
-            await publish_many(session, channels, "update", event)
+            await write_deliveries(session, deliveries)
 
 
 @handler("backfill")
