@@ -92,7 +92,11 @@ def patroni_dynamic_config() -> dict[str, Any]:
         "synchronous_node_count": 2,
         "postgresql": {
             "use_pg_rewind": True,
-            "use_slots": True,
+            # No replication slots: a member's slot would only exist on a new primary once
+            # Patroni's first loop after the promotion creates it (about two seconds, during
+            # which the remaining standby cannot stream and strict synchronous mode holds every
+            # commit). WAL is kept for standbys by wal_keep_size instead.
+            "use_slots": False,
             "parameters": {
                 "synchronous_commit": "remote_apply",
                 "wal_level": "replica",
@@ -101,9 +105,11 @@ def patroni_dynamic_config() -> dict[str, Any]:
                 "max_connections": 200,
                 "max_wal_senders": 10,
                 "max_replication_slots": 10,
-                "wal_keep_size": "128MB",
+                # What a standby that was stopped, or an old primary being rewound, may still
+                # need from this member's WAL.
+                "wal_keep_size": "1GB",
                 # A standby re-pointed at a new primary retries streaming after this long
-                # (default 5 s): its replication slot appears a moment after the promotion.
+                # (default 5 s), until the new primary has left recovery.
                 "wal_retrieve_retry_interval": "500ms",
                 "shared_buffers": "32MB",
                 "fsync": "on",
@@ -205,8 +211,11 @@ def haproxy_cfg(layout: ClusterLayout) -> str:
         f"    server {node.name} {node.address}:{APP_PORT} check" for node in layout.of_role("app")
     )
     postgres = layout.of_role("postgres")
+    # Standbys (down in the write backend) are asked every 100 ms, so a promoted one takes
+    # writes as soon as it holds the leader lock.
     writers = "\n".join(
         f"    server {node.name} {node.address}:{POSTGRES_PORT} check port {PATRONI_PORT}"
+        " downinter 100ms"
         for node in postgres
     )
     readers = "\n".join(

@@ -27,9 +27,9 @@ log = logging.getLogger("townsquare.failover")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Larger bodies (media uploads) are passed through once rather than held for a replay.
 MAX_REPLAYED_BODY = 1024 * 1024
-FIRST_PAUSE = 0.2
-LONGEST_PAUSE = 0.5
-REPLAY_SPREAD = 0.5
+FIRST_PAUSE = 0.05
+LONGEST_PAUSE = 0.1
+REPLAY_SPREAD = 0.05
 REPLAYS_AT_ONCE = 8
 
 # SQLSTATE codes that mean "this server cannot take the statement now", not "it is wrong":
