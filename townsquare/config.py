@@ -273,6 +273,32 @@ class Settings(BaseSettings):
     server_keep_alive: float = Field(
         5.0, description="Seconds an idle keep-alive connection stays open."
     )
+    server_connection_rate_per_address: str = Field(
+        "60/10 seconds",
+        description="New connections per client address and worker, counted when accepted; "
+        "more get 429 and are closed before their request is read.",
+    )
+    server_connection_rate_per_prefix: str = Field(
+        "300/10 seconds",
+        description="New connections per address prefix (/24 IPv4, /48 IPv6) and worker.",
+    )
+    server_lag_threshold: float = Field(
+        0.05,
+        description="Event-loop lag (seconds, smoothed) beyond which a worker answers 503 to "
+        "new connections and requests from addresses with no recently valid token, session "
+        "or pass; 0 turns it off.",
+    )
+    server_known_addresses: int = Field(
+        65_536,
+        description="Slots in the table of client addresses with a recently valid token, "
+        "session or pass, shared by the workers in data_dir (served first while a worker's "
+        "event loop lags).",
+    )
+    server_addresses_per_token: int = Field(
+        4,
+        description="Addresses one token or session may come from and still count as a good "
+        "history for them; a token seen from more vouches for none.",
+    )
 
     # Live audio rooms (townsquare/rooms/, docs/ROOMS.md).
     rooms_listener_buffer_bytes: int = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -70,3 +71,14 @@ def under_attack(app: FastAPI, choice: str = "on") -> None:
     shield = shield_of(app)
     set_forced_mode(shield.settings, choice)
     shield.mode.refresh()
+
+
+def read_all(conn: socket.socket) -> bytes:
+    """Everything until the server closes the connection (or resets it)."""
+    chunks = []
+    try:
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)

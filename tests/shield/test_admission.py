@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from tests.conftest import Person
 from tests.shield.conftest import client_from, pin_concurrency, shield_of
 from townsquare.oauth.tokens import digest
-from townsquare.shield import standing
+from townsquare.shield import connections, standing
 
 PUBLIC = "/api/v1/statuses/1"  # any anonymous API request will do
 
@@ -81,13 +81,17 @@ async def test_trusted_users_are_served_before_a_queue_of_anonymous_requests(
 
     finished: list[str] = []
 
-    async def fetch(name: str, http: httpx.AsyncClient) -> None:
-        response = await http.get(PUBLIC)
+    async def fetch(name: str, http: httpx.AsyncClient, path: str = PUBLIC) -> None:
+        response = await http.get(path)
         assert response.status_code == 404
         finished.append(name)
 
     crowd = [client_from(app, f"198.51.100.{n}") for n in range(5)]
-    tasks = [asyncio.create_task(fetch(f"anonymous-{n}", c)) for n, c in enumerate(crowd)]
+    # Different pages: identical anonymous reads would wait for the first one's answer instead.
+    tasks = [
+        asyncio.create_task(fetch(f"anonymous-{n}", c, f"/api/v1/statuses/{n + 1}"))
+        for n, c in enumerate(crowd)
+    ]
     await until(lambda: shield.queue.waiting[2] == 5)
     tasks.append(asyncio.create_task(fetch("bob", bob.client)))
     await until(lambda: shield.queue.waiting[0] == 1)
@@ -203,3 +207,18 @@ async def test_a_slow_body_with_a_declared_length_never_holds_a_slot(
     assert (await client.get(PUBLIC)).status_code != 503
     gate.set()
     assert (await slow).status_code in (200, 422)
+
+
+async def test_an_address_that_presents_a_valid_token_becomes_known(
+    app: FastAPI, alice: Person
+) -> None:
+    known = connections.known_addresses
+    valid = {"Authorization": f"Bearer {alice.token}"}
+    async with client_from(app, "127.0.49.1", valid) as http:
+        assert (await http.get("/api/v1/accounts/verify_credentials")).status_code == 200
+    assert known.standing("127.0.49.1") == connections.TRUSTED
+
+    forged = {"Authorization": "Bearer not-a-token"}
+    async with client_from(app, "127.0.49.2", forged) as http:
+        assert (await http.get("/api/v1/accounts/verify_credentials")).status_code == 401
+    assert known.standing("127.0.49.2") == connections.UNKNOWN

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import Person
-from tests.shield.conftest import AppFactory, client_from
+from tests.shield.conftest import AppFactory, client_from, shield_of
 from townsquare.accounts import service
 from townsquare.shield.hashing import HashGate, HashingBusy
 
@@ -129,9 +129,43 @@ async def test_a_stuffing_burst_beyond_the_hashing_slots_gets_503(
 ) -> None:
     app = await shielded(shield_password_hash_slots=1)
     creds = await _credentials(app)
-    answers = await asyncio.gather(*(_attempt(app, n, f"user{n}", creds) for n in range(12)))
-    statuses = [a.status_code for a in answers]
-    assert 400 in statuses  # some were checked (and failed)...
-    assert 503 in statuses  # ...the rest refused before hashing, with a hint when to retry
-    busy = next(a for a in answers if a.status_code == 503)
-    assert busy.headers["Retry-After"] == "2"
+    gate = shield_of(app).hash_gate
+    release = asyncio.Event()
+
+    async def slow_check() -> None:
+        # A password check still hashing: the worker's one slot is taken.
+        async with gate.slot():
+            await release.wait()
+
+    holding = asyncio.create_task(slow_check())
+    await asyncio.sleep(0)
+    answers = await asyncio.gather(*(_attempt(app, n, f"user{n}", creds) for n in range(6)))
+    # Refused before hashing (one after a short wait, the rest at once), with a hint when to retry.
+    assert [a.status_code for a in answers] == [503] * 6
+    assert all(a.headers["Retry-After"] == "2" for a in answers)
+    release.set()
+    await holding
+    # Once the slot is free, attempts are checked again (and fail on the wrong password).
+    assert (await _attempt(app, 7, "user7", creds)).status_code == 400
+
+
+async def test_a_name_just_refused_is_answered_in_front_of_the_app(limited_app: FastAPI) -> None:
+    creds = await _credentials(limited_app)
+    statuses = [
+        (await _attempt(limited_app, 40 + n, "Stuffed", creds)).status_code for n in range(4)
+    ]
+    assert statuses == [400, 400, 400, 429]
+    # Made-up client credentials would be refused by the app (401): the shield answers first,
+    # without asking the database about the app or the name, in JSON as in a form.
+    forged = {"client_id": "made-up", "client_secret": "made-up"}
+    answer = await _attempt(limited_app, 50, " stuffed ", forged)
+    assert answer.status_code == 429
+    assert answer.json() == {"error": "Too many login attempts; try again later"}
+    assert int(answer.headers["Retry-After"]) >= 1
+    as_json = await client_from(limited_app, "10.51.0.1").post(
+        "/oauth/token",
+        json={"grant_type": "password", "username": "stuffed", "password": "x", **forged},
+    )
+    assert as_json.status_code == 429
+    # Other names are untouched.
+    assert (await _attempt(limited_app, 52, "someone-else", forged)).status_code == 401

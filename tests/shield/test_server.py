@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from tests.shield.conftest import read_all
 from townsquare.config import Settings
 from townsquare.shield.server import GuardedHttpToolsProtocol, uvicorn_options
 
@@ -73,17 +74,6 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
 def connect(address: tuple[str, int]) -> socket.socket:
     conn = socket.create_connection(address, timeout=5)
     return conn
-
-
-def read_all(conn: socket.socket) -> bytes:
-    """Everything until the server closes the connection (or resets it)."""
-    chunks = []
-    try:
-        while chunk := conn.recv(65536):
-            chunks.append(chunk)
-    except ConnectionResetError:
-        pass
-    return b"".join(chunks)
 
 
 def get(address: tuple[str, int]) -> bytes:

@@ -22,18 +22,27 @@ from pathlib import Path
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from townsquare.shield import login_names
 from townsquare.shield.addresses import ForwardedFor, address_prefix, client_address
 from townsquare.shield.bodies import (
     PREBUFFER_LIMIT,
+    BufferedBody,
     TimedReceive,
     declared_length,
     read_small_body,
 )
 from townsquare.shield.cache import cache_key
 from townsquare.shield.concurrency import Shed
+from townsquare.shield.connections import remember_pass, remember_token
 from townsquare.shield.counters import Verdict
 from townsquare.shield.passes import challenge_entity
-from townsquare.shield.standing import Credentials, Standing, token_digest, tokens
+from townsquare.shield.standing import (
+    Credentials,
+    Standing,
+    streaming_secret,
+    token_digest,
+    tokens,
+)
 from townsquare.shield.state import ShieldState
 
 TRUSTED, PASS, ANONYMOUS = 0, 1, 2
@@ -100,11 +109,15 @@ class AdmissionMiddleware:
                     self.shield.metrics.streaming_refused += 1
                     await _too_many(scope, receive, send, verdict)
                     return
-                if _streaming_standing(scope) == Standing.INVALID:
+                secret = streaming_secret(scope)
+                standing = None if secret is None else tokens.get(token_digest(secret))
+                if standing == Standing.INVALID:
                     # Found invalid before: refused without another database lookup.
                     self.shield.metrics.streaming_refused += 1
                     await _deny(scope, receive, send, 401, INVALID_TOKEN, [])
                     return
+                if secret is not None and standing is not None and standing >= Standing.GOOD:
+                    remember_token(token_digest(secret), client_address(scope))
             await self.app(scope, receive, send)
             return
         if scope["type"] != "http":
@@ -141,6 +154,8 @@ class AdmissionMiddleware:
         standing = credentials.standing() if credentials.secret is not None else None
         if standing is not None and standing >= Standing.GOOD:
             priority, rank = TRUSTED, 0 if standing == Standing.VERIFIED else 1
+            # The connection layer serves this address first while the worker lags.
+            remember_token(credentials.digest(), client_address(scope))
         elif standing == Standing.UNKNOWN and await self._may_try_token(scope):
             priority = PASS
         else:
@@ -158,6 +173,7 @@ class AdmissionMiddleware:
                     await self._challenge(scope, send, prefix, "This pass has been used up")
                     return
                 priority, rank = PASS, -held.effort
+                remember_pass(client_address(scope))
             elif shield.mode.active and not path.startswith(OPEN_PREFIXES):
                 shield.metrics.challenged += 1
                 shield.mode.refused()
@@ -175,6 +191,8 @@ class AdmissionMiddleware:
                     replay = await read_small_body(receive, small)
                     if replay is None:
                         return  # the client left before sending its request
+                    if path == "/oauth/token" and await self._refused_login(scope, replay, send):
+                        return
                     receive = replay
             else:
                 receive = timed = TimedReceive(receive)
@@ -197,6 +215,27 @@ class AdmissionMiddleware:
             elapsed = time.monotonic() - started
             queue.record(elapsed - timed.waited if timed is not None else elapsed)
             queue.release()
+        if standing == Standing.UNKNOWN and credentials.standing() >= Standing.GOOD:
+            # A token this worker had not seen was just found valid.
+            remember_token(credentials.digest(), client_address(scope))
+
+    async def _refused_login(self, scope: Scope, body: BufferedBody, send: Send) -> bool:
+        """Answer a password grant for a login name refused moments ago with a ready-made
+        429, before the app asks the database who the name belongs to."""
+        content_type = b""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.lower()
+        headers = login_names.refusal(self.shield.limited_logins, body.body, content_type)
+        if headers is None:
+            return False
+        limited = self.shield.metrics.rate_limited
+        limited["login_account"] = limited.get("login_account", 0) + 1
+        await send(
+            {"type": "http.response.start", "status": 429, "headers": [*headers, *CORS_HEADERS]}
+        )
+        await send({"type": "http.response.body", "body": login_names.TOO_MANY_LOGINS})
+        return True
 
     async def _streaming_verdict(self, scope: Scope) -> Verdict | None:
         """Why a streaming connection may not be opened now (its verdict), or None."""
@@ -206,7 +245,7 @@ class AdmissionMiddleware:
         if not verdict.allowed:
             return verdict
         count, period = self.shield.streaming_rate
-        secret = _streaming_secret(scope)
+        secret = streaming_secret(scope)
         if secret is not None:
             key = "stream_token:" + token_digest(secret)[:32]
             verdict = await counters.acquire(key, count, period)
@@ -270,27 +309,6 @@ def _wants_page(scope: Scope) -> bool:
         if name == b"accept":
             return b"text/html" in value
     return False
-
-
-def _websocket_protocol_token(scope: Scope) -> str | None:
-    """The token a WebSocket client sends as ``Sec-WebSocket-Protocol`` (as Mastodon allows)."""
-    for name, value in scope["headers"]:
-        if name == b"sec-websocket-protocol":
-            token = value.split(b",")[0].strip()
-            return token.decode("latin-1") if token else None
-    return None
-
-
-def _streaming_secret(scope: Scope) -> str | None:
-    secret = Credentials(scope).secret
-    if secret is None and scope["type"] == "websocket":
-        secret = _websocket_protocol_token(scope)
-    return secret
-
-
-def _streaming_standing(scope: Scope) -> Standing | None:
-    secret = _streaming_secret(scope)
-    return None if secret is None else tokens.get(token_digest(secret))
 
 
 async def _too_many(scope: Scope, receive: Receive, send: Send, verdict: Verdict) -> None:

@@ -27,7 +27,24 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def read_small_body(receive: Receive, limit: int = PREBUFFER_LIMIT) -> Receive | None:
+class BufferedBody:
+    """A ``receive`` that replays a body read whole (``body``), then reads on."""
+
+    __slots__ = ("body", "first", "receive")
+
+    def __init__(self, receive: Receive, body: bytes, more_body: bool) -> None:
+        self.receive = receive
+        self.body = body
+        self.first: Message | None = {"type": "http.request", "body": body, "more_body": more_body}
+
+    async def __call__(self) -> Message:
+        if self.first is not None:
+            message, self.first = self.first, None
+            return message
+        return await self.receive()
+
+
+async def read_small_body(receive: Receive, limit: int = PREBUFFER_LIMIT) -> BufferedBody | None:
     """A ``receive`` that replays the whole body, or None when the client went away."""
     chunks: list[bytes] = []
     size = 0
@@ -44,20 +61,7 @@ async def read_small_body(receive: Receive, limit: int = PREBUFFER_LIMIT) -> Rec
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    first: Message | None = {
-        "type": "http.request",
-        "body": b"".join(chunks),
-        "more_body": size > limit,
-    }
-
-    async def replay() -> Message:
-        nonlocal first
-        if first is not None:
-            message, first = first, None
-            return message
-        return await receive()
-
-    return replay
+    return BufferedBody(receive, b"".join(chunks), size > limit)
 
 
 class TimedReceive:

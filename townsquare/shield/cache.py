@@ -50,8 +50,11 @@ DROPPED_HEADERS = frozenset(
     }
 )
 MAX_BODY = 512 * 1024
-# How long a request waits for an identical one already being served before going itself.
-COALESCE_WAIT = 1.0
+# How long a request waits for an identical one already being served before going itself. The
+# wait ends as soon as that one is answered, stored or not (a refusal is not stored), so a long
+# wait only matters when the application is slow, which is exactly when sending every waiting
+# request on to it as well would hurt most.
+COALESCE_WAIT = 5.0
 
 
 @dataclass(frozen=True, slots=True)

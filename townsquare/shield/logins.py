@@ -26,18 +26,21 @@ async def login_retry_after(state: AppState, login: str, account_id: int | None)
     shield = state.extras.get("shield")
     if not isinstance(shield, ShieldState) or not state.settings.rate_limits_enabled:
         return None
+    name = login.strip().lower()
     if account_id is not None:
         key = f"login_account:{account_id}"
     else:
-        name = login.strip().lower().encode()
-        key = "login_account:?" + hashlib.sha256(name).hexdigest()[:32]
+        key = "login_account:?" + hashlib.sha256(name.encode()).hexdigest()[:32]
     count, period = rate(state.settings.rate_limit_login_account)
+    now = time.time()
     verdict = await shield.counters.acquire(key, count, period)
     if verdict.allowed:
         return None
     limited = shield.metrics.rate_limited
     limited["login_account"] = limited.get("login_account", 0) + 1
-    return verdict.retry_after(time.time())
+    retry_after = verdict.retry_after(now)
+    shield.limited_logins.refuse(name, now + retry_after)
+    return retry_after
 
 
 @contextlib.asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from townsquare.shield import connections
 from townsquare.shield.state import PRIORITY_CLASSES, ShieldState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -108,6 +109,43 @@ def render_metrics(shield: ShieldState) -> str:
             "counter",
             "Anonymous public reads the cache could not answer.",
             shield.cache.misses if shield.cache is not None else 0,
+        ),
+        (
+            "townsquare_shield_loop_lag_seconds",
+            "gauge",
+            "How late this worker's event loop runs (smoothed).",
+            connections.loop_lag.lag,
+        ),
+        (
+            "townsquare_shield_loop_lag_peak_seconds",
+            "gauge",
+            "The largest event-loop lag seen by this worker.",
+            connections.loop_lag.peak,
+        ),
+        (
+            "townsquare_shield_known_addresses",
+            "gauge",
+            "Client addresses remembered with a valid token, session or pass.",
+            len(connections.known_addresses),
+        ),
+        (
+            "townsquare_shield_connections_rate_refused_total",
+            "counter",
+            "Connections refused for opening too often from one address or network.",
+            connections.counts.rate_refused,
+        ),
+        (
+            "townsquare_shield_handshakes_refused_total",
+            "counter",
+            "WebSocket handshakes refused by the connection layer (too many, or a known "
+            "invalid token).",
+            connections.counts.handshakes_refused,
+        ),
+        (
+            "townsquare_shield_lag_refused_total",
+            "counter",
+            "Connections and requests from unknown addresses refused while the loop lagged.",
+            connections.counts.lag_refused_connections + connections.counts.lag_refused_requests,
         ),
     )
     for name, kind, help_text, value in singles:

@@ -157,15 +157,19 @@ def _headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:
     ]
 
 
+TOO_MANY = orjson.dumps({"error": "Too many requests"})
+TOO_MANY_LENGTH = str(len(TOO_MANY)).encode()
+
+
 async def _refuse(send: Send, verdict: Verdict) -> None:
-    body = orjson.dumps({"error": "Too many requests"})
+    body = TOO_MANY
     await send(
         {
             "type": "http.response.start",
             "status": 429,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
+                (b"content-length", TOO_MANY_LENGTH),
                 (b"retry-after", str(verdict.retry_after(time.time())).encode()),
                 *_headers(verdict),
             ],

@@ -7,6 +7,11 @@ its request head (from the connection's start, or from the end of the previous r
 deadline for its body (a grace period plus the time the body takes at a minimum rate), a cap on
 the size of the head, and a cap on the connections one address holds open at once.
 
+Before any of that, a new connection is judged from its client address alone
+(:mod:`townsquare.shield.connections`): over its address's or network's connection rate, or from
+an address with no good recent history while the worker's event loop lags, it gets a ready-made
+answer and is closed before uvicorn's parser and per-connection state are built for it.
+
 ``townsquare serve`` passes :func:`uvicorn_options` to ``uvicorn.run``.
 """
 
@@ -14,13 +19,30 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from townsquare.config import Settings
+from townsquare.shield import connections
 from townsquare.shield.addresses import ForwardedFor
+from townsquare.shield.connections import (
+    UNKNOWN,
+    ConnectionRate,
+    counts,
+    known_addresses,
+    loop_lag,
+    prefix_of,
+)
+from townsquare.shield.standing import Standing, streaming_secret, token_digest, tokens
 from townsquare.shield.state import rate
+
+# An address (and its network) with a recently valid token, session or pass may open this many
+# times the connections of an unknown one: many people behind one address (a campus, a
+# carrier's NAT) are still served once they have signed in, while a flood from addresses that
+# never authenticated is held to the base rate.
+KNOWN_ADDRESS_ALLOWANCE = 10
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,11 @@ class ConnectionLimits:
     max_per_address: int
     upgrades_per_period: int
     upgrade_period: float
+    token_upgrades_per_period: int
+    token_upgrade_period: float
+    connection_rate: tuple[int, float]
+    prefix_connection_rate: tuple[int, float]
+    lag_threshold: float
     # Reverse proxies carry many clients on few connections: the app counts those clients by
     # their forwarded address, so the per-address caps here do not apply to the proxies.
     proxies: ForwardedFor
@@ -54,6 +81,17 @@ class ConnectionLimits:
             if settings.rate_limits_enabled
             else 1 << 30,
             upgrade_period=rate(settings.rate_limit_streaming_address)[1],
+            token_upgrades_per_period=rate(settings.rate_limit_streaming)[0]
+            if settings.rate_limits_enabled
+            else 1 << 30,
+            token_upgrade_period=rate(settings.rate_limit_streaming)[1],
+            connection_rate=rate(settings.server_connection_rate_per_address)
+            if settings.rate_limits_enabled
+            else (1 << 30, 1.0),
+            prefix_connection_rate=rate(settings.server_connection_rate_per_prefix)
+            if settings.rate_limits_enabled
+            else (1 << 30, 1.0),
+            lag_threshold=settings.server_lag_threshold if settings.shield_enabled else 0.0,
             proxies=ForwardedFor(settings.shield_trusted_proxies),
         )
 
@@ -83,22 +121,59 @@ TOO_MANY_HANDSHAKES = _response(
     b"429 Too Many Requests\r\nretry-after: 10",
     b"Too many streaming connections opened; try again later",
 )
+# Refusals made before a connection has a parser: written as they are, no JSON per refusal.
+BUSY = _response(
+    b"503 Service Unavailable\r\nretry-after: 2",
+    b"The server is too busy right now; try again shortly",
+)
+INVALID_TOKEN = _response(b"401 Unauthorized", b"The access token is invalid")
 MAX_TRACKED_ADDRESSES = 100_000
+# Health probes and administrators on the machine itself are never turned away for lag.
+THIS_MACHINE = frozenset({"127.0.0.1", "::1"})
+
+
+def too_many_connections(period: float) -> bytes:
+    return _response(
+        b"429 Too Many Requests\r\nretry-after: " + str(max(1, round(period))).encode(),
+        b"Too many connections opened; try again later",
+    )
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     limits: ClassVar[ConnectionLimits | None] = None
     # Open connections per client address, for this worker process.
     open_connections: ClassVar[dict[str, int]] = {}
-    # WebSocket handshakes per client address: [window start, count], for this worker process.
-    upgrades: ClassVar[dict[str, list[float]]] = {}
+    # WebSocket handshakes per client address and per token, for this worker process.
+    upgrades: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
+    token_upgrades: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
+
+    # New connections per client address and per network, for this worker process.
+    address_rate: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
+    prefix_rate: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
+    too_many_connections: ClassVar[bytes] = too_many_connections(1.0)
 
     @classmethod
     def configure(cls, settings: Settings) -> None:
-        cls.limits = ConnectionLimits.from_settings(settings)
+        limits = cls.limits = ConnectionLimits.from_settings(settings)
+        cls.address_rate = ConnectionRate(*limits.connection_rate)
+        cls.upgrades = ConnectionRate(limits.upgrades_per_period, limits.upgrade_period)
+        cls.token_upgrades = ConnectionRate(
+            limits.token_upgrades_per_period, limits.token_upgrade_period
+        )
+        cls.prefix_rate = ConnectionRate(*limits.prefix_connection_rate)
+        cls.too_many_connections = too_many_connections(limits.connection_rate[1])
+        data_dir: Path | None = settings.data_dir
+        if data_dir is not None and not data_dir.is_dir():
+            data_dir = None
+        connections.configure(
+            settings.server_known_addresses, settings.server_addresses_per_token, data_dir
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        # uvicorn's own state (its parser above all) is only built for a connection that is
+        # let in, in connection_made: a refused one costs this object and no more.
+        self.arguments = (args, kwargs)
+        self.refused = False
         if GuardedHttpToolsProtocol.limits is None:
             # A worker process started by uvicorn's supervisor: settings come from the
             # environment, as they do for the app itself.
@@ -106,27 +181,74 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         assert GuardedHttpToolsProtocol.limits is not None
         self.guard = GuardedHttpToolsProtocol.limits
         self.address: str | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        loop_lag.watch(asyncio.get_running_loop())
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        guard = self.guard
+        if address is not None and guard.proxies and guard.proxies.trusts(address):
+            address = None
+        if address is not None:
+            refusal = self._turned_away(address)
+            if refusal is not None:
+                self.refused = True
+                if refusal:
+                    transport.write(refusal)
+                    transport.close()
+                else:
+                    transport.abort()
+                return
+        args, kwargs = self.arguments
+        HttpToolsProtocol.__init__(self, *args, **kwargs)
         self.reading_head = True
         self.head_bytes = 0
         self.body_bytes = 0
-        self.max_body = self.guard.max_body_bytes
+        self.max_body = guard.max_body_bytes
         self.head_deadline: asyncio.TimerHandle | None = None
         self.body_deadline: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        address = self.client[0] if self.client else None
-        if address is not None and not self.guard.proxies.trusts(address):
-            count = self.open_connections.get(address, 0) + 1
-            self.open_connections[address] = count
+        if address is not None:
+            self.open_connections[address] = self.open_connections.get(address, 0) + 1
             self.address = address
-            if count > self.guard.max_per_address:
-                # Closed before a byte is read: the excess costs a socket accept and no more.
-                transport.abort()
-                return
         self._arm_head_deadline()
 
+    def _turned_away(self, address: str) -> bytes | None:
+        """The answer for a connection refused from ``address`` (b"" for a bare close), or None
+        when it is let in."""
+        guard = self.guard
+        if self.open_connections.get(address, 0) >= guard.max_per_address:
+            # Closed before a byte is read: the excess costs a socket accept and no more.
+            return b""
+        now = asyncio.get_running_loop().time()
+        by_address = self.address_rate.count(address, now) / max(self.address_rate.amount, 0.5)
+        by_prefix = self.prefix_rate.count(prefix_of(address), now) / max(
+            self.prefix_rate.amount, 0.5
+        )
+        if max(by_address, by_prefix) > 1 and (
+            max(by_address, by_prefix) > KNOWN_ADDRESS_ALLOWANCE
+            or known_addresses.standing(address) == UNKNOWN
+        ):
+            counts.rate_refused += 1
+            return self.too_many_connections
+        if self._lagging_for(address):
+            counts.lag_refused_connections += 1
+            return BUSY
+        return None
+
+    def _lagging_for(self, address: str) -> bool:
+        """Whether the loop lags and ``address`` has no good recent history."""
+        threshold = self.guard.lag_threshold
+        return (
+            threshold > 0
+            and loop_lag.lag > threshold
+            and known_addresses.standing(address) == UNKNOWN
+            and address not in THIS_MACHINE
+        )
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.refused:
+            return
         self._cancel_deadlines()
         self._release_address()
         super().connection_lost(exc)
@@ -141,11 +263,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.address = None
 
     def handle_websocket_upgrade(self) -> None:
-        if self.address is not None and not self._may_upgrade(self.address):
+        refusal = self._handshake_refusal()
+        if refusal is not None:
             # Refused here, before a WebSocket protocol, a scope or the app exist for it: a
             # handshake flood costs a parsed request head each.
+            counts.handshakes_refused += 1
             self._cancel_deadlines()
-            self._refuse(TOO_MANY_HANDSHAKES)
+            self._refuse(refusal)
             return
         # The WebSocket protocol takes the transport over; its own limits apply from here.
         self._cancel_deadlines()
@@ -153,6 +277,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return
+        if (
+            self.reading_head
+            and not self.head_bytes
+            and self.address is not None
+            and (self.cycle is None or self.cycle.response_complete)
+            and self._lagging_for(self.address)
+        ):
+            # A new request on an open connection, refused before the parser reads it.
+            counts.lag_refused_requests += 1
+            self._refuse(BUSY)
+            return
         if self.reading_head:
             if self.head_bytes + len(data) > self.guard.max_header_bytes and not self._head_fits(
                 data
@@ -210,17 +347,30 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self._arm_head_deadline()
 
-    def _may_upgrade(self, address: str) -> bool:
-        """Count one WebSocket handshake from ``address`` in this worker's fixed window."""
+    def _handshake_refusal(self) -> bytes | None:
+        """The ready-made answer refusing this WebSocket handshake, or None to go on.
+
+        Counted per address and per token in this worker's fixed windows (the app counts them
+        again, more finely, for those let through); a token already found invalid is refused
+        without another database lookup."""
         now = self.loop.time()
-        window = self.upgrades.get(address)
-        if window is None or now - window[0] >= self.guard.upgrade_period:
-            if len(self.upgrades) >= MAX_TRACKED_ADDRESSES:
-                self.upgrades.clear()  # a flood from very many addresses: start afresh
-            self.upgrades[address] = [now, 1]
-            return True
-        window[1] += 1
-        return window[1] <= self.guard.upgrades_per_period
+        if self.address is not None and not self.upgrades.allows(self.address, now):
+            return TOO_MANY_HANDSHAKES
+        secret = streaming_secret(
+            {
+                "type": "websocket",
+                "headers": self.headers,
+                "query_string": self.url.partition(b"?")[2],
+            }
+        )
+        if secret is None:
+            return None
+        digest = token_digest(secret)
+        if tokens.get(digest) == Standing.INVALID:
+            return INVALID_TOKEN
+        if not self.token_upgrades.allows(digest, now):
+            return TOO_MANY_HANDSHAKES
+        return None
 
     def _declared_length(self) -> int | None:
         for name, value in self.headers:

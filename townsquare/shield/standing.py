@@ -124,7 +124,27 @@ class Credentials:
                         self.secret = value.decode("latin-1")
                         break
 
+    def digest(self) -> str:
+        return token_digest(self.secret or "")
+
     def standing(self) -> Standing:
         if self.secret is None:
             return Standing.INVALID
         return tokens.get(token_digest(self.secret))
+
+
+def websocket_protocol_token(scope: Scope) -> str | None:
+    """The token a WebSocket client sends as ``Sec-WebSocket-Protocol`` (as Mastodon allows)."""
+    for name, value in scope["headers"]:
+        if name == b"sec-websocket-protocol":
+            token = value.split(b",")[0].strip()
+            return token.decode("latin-1") if token else None
+    return None
+
+
+def streaming_secret(scope: Scope) -> str | None:
+    """The token or session a streaming request carries, wherever the client put it."""
+    secret = Credentials(scope).secret
+    if secret is None and scope["type"] == "websocket":
+        secret = websocket_protocol_token(scope)
+    return secret

@@ -12,6 +12,7 @@ from townsquare.shield.cache import AnonymousCache
 from townsquare.shield.concurrency import AdaptiveLimit, AdmissionQueue
 from townsquare.shield.counters import CounterStore, MemoryCounterStore
 from townsquare.shield.hashing import HashGate
+from townsquare.shield.login_names import LimitedLogins
 from townsquare.shield.mode import AttackMode
 from townsquare.shield.passes import PassIssuer
 from townsquare.state import AppState
@@ -52,6 +53,7 @@ class ShieldState:
     streaming_address_rate: tuple[int, float]
     cache: AnonymousCache | None
     hash_gate: HashGate
+    limited_logins: LimitedLogins = field(default_factory=LimitedLogins)
 
     @classmethod
     def from_settings(cls, settings: Settings, counters: CounterStore | None = None) -> ShieldState:

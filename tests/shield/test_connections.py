@@ -1,0 +1,246 @@
+"""Connections judged when accepted: rates per address and network, and who is let in while the
+worker's event loop lags. A real uvicorn server on loopback, real sockets from their own
+loopback source addresses."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from tests.shield.conftest import read_all
+from townsquare.config import Settings
+from townsquare.shield import connections, standing
+from townsquare.shield.address_table import AddressTable
+from townsquare.shield.connections import KnownAddresses, Vouchers
+from townsquare.shield.server import (
+    KNOWN_ADDRESS_ALLOWANCE,
+    GuardedHttpToolsProtocol,
+    uvicorn_options,
+)
+
+
+async def hello_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def serve(settings: Settings) -> Iterator[tuple[str, int]]:
+    config = uvicorn.Config(
+        hello_app, lifespan="off", log_level="critical", **uvicorn_options(settings)
+    )
+    instance = uvicorn.Server(config)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=instance.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert instance.started
+    try:
+        yield listener.getsockname()
+    finally:
+        instance.should_exit = True
+        thread.join(5)
+        listener.close()
+        GuardedHttpToolsProtocol.limits = None
+        connections.loop_lag.hold(None)
+        connections.known_addresses.clear()
+        connections.vouchers.clear()
+
+
+@pytest.fixture
+def rated(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    yield from serve(
+        Settings(
+            data_dir=tmp_path,
+            secret_key="test-secret",
+            server_connection_rate_per_address="3/minute",
+            server_connection_rate_per_prefix="5/minute",
+        )
+    )
+
+
+@pytest.fixture
+def lagging(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    yield from serve(Settings(data_dir=tmp_path, secret_key="test-secret"))
+
+
+def connect(server: tuple[str, int], source: str) -> socket.socket:
+    conn = socket.create_connection(server, timeout=5, source_address=(source, 0))
+    return conn
+
+
+def get(server: tuple[str, int], source: str) -> bytes:
+    """One request on a new connection, answered before it is sent when refused at accept."""
+    with connect(server, source) as conn:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return read_all(conn)
+
+
+def test_connections_over_the_address_rate_get_a_ready_made_429(
+    rated: tuple[str, int],
+) -> None:
+    for _ in range(3):
+        assert get(rated, "127.0.41.1").startswith(b"HTTP/1.1 200")
+    refused = get(rated, "127.0.41.1")
+    assert refused.startswith(b"HTTP/1.1 429")
+    assert b"retry-after: 60" in refused
+    assert refused.endswith(b'{"error":"Too many connections opened; try again later"}')
+    assert connections.counts.rate_refused >= 1
+    # Another address of the same network still has room.
+    assert get(rated, "127.0.41.2").startswith(b"HTTP/1.1 200")
+
+
+def test_an_address_with_a_good_history_may_open_more_connections(
+    rated: tuple[str, int],
+) -> None:
+    connections.remember_token("a-valid-token", "127.0.49.1")
+    allowance = 3 * KNOWN_ADDRESS_ALLOWANCE
+    for _ in range(allowance):
+        assert get(rated, "127.0.49.1").startswith(b"HTTP/1.1 200")
+    # Even a known address has a ceiling.
+    assert get(rated, "127.0.49.1").startswith(b"HTTP/1.1 429")
+    # An unknown neighbour is held to the base rate.
+    assert get(rated, "127.0.49.2").startswith(b"HTTP/1.1 429")
+
+
+def test_connections_over_the_network_rate_are_refused_for_every_address_in_it(
+    rated: tuple[str, int],
+) -> None:
+    for host in range(1, 6):
+        assert get(rated, f"127.0.42.{host}").startswith(b"HTTP/1.1 200")
+    assert get(rated, "127.0.42.6").startswith(b"HTTP/1.1 429")
+    assert get(rated, "127.0.43.1").startswith(b"HTTP/1.1 200")
+
+
+def test_while_the_loop_lags_unknown_addresses_wait_and_known_ones_are_served(
+    lagging: tuple[str, int],
+) -> None:
+    connections.remember_token("a-valid-token", "127.0.44.1")
+    # A keep-alive connection from an unknown address, opened before the lag.
+    idle = connect(lagging, "127.0.44.3")
+    idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+
+    connections.loop_lag.hold(1.0)
+    refused = get(lagging, "127.0.44.2")
+    assert refused.startswith(b"HTTP/1.1 503")
+    assert b"retry-after: 2" in refused
+    assert get(lagging, "127.0.44.1").startswith(b"HTTP/1.1 200")
+    # Probes on the machine itself are never turned away.
+    assert get(lagging, "127.0.0.1").startswith(b"HTTP/1.1 200")
+    # The next request of the open connection is answered before it is parsed.
+    idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_all(idle).startswith(b"HTTP/1.1 503")
+    idle.close()
+
+    # The lag gone, the refused address gets through.
+    connections.loop_lag.hold(0.0)
+    assert get(lagging, "127.0.44.2").startswith(b"HTTP/1.1 200")
+    assert connections.counts.lag_refused_connections >= 1
+    assert connections.counts.lag_refused_requests >= 1
+
+
+def test_a_pass_counts_as_a_good_history() -> None:
+    known = KnownAddresses()
+    known.mark("127.0.45.1", connections.PASSED)
+    assert known.standing("127.0.45.1") == connections.PASSED
+    # A better history is never lowered by a lesser one.
+    known.mark("127.0.45.2", connections.TRUSTED)
+    known.mark("127.0.45.2", connections.PASSED)
+    assert known.standing("127.0.45.2") == connections.TRUSTED
+
+
+def test_a_token_seen_from_too_many_addresses_vouches_for_none() -> None:
+    known = KnownAddresses()
+    vouchers = Vouchers(known, max_addresses=3)
+    for host in range(1, 4):
+        vouchers.vouch("shared", f"127.0.46.{host}")
+    vouchers.vouch("own", "127.0.46.1")
+    assert all(known.standing(f"127.0.46.{host}") for host in range(1, 4))
+    vouchers.vouch("shared", "127.0.46.4")
+    assert known.standing("127.0.46.4") == connections.UNKNOWN
+    assert known.standing("127.0.46.2") == connections.UNKNOWN
+    vouchers.vouch("shared", "127.0.46.2")
+    assert known.standing("127.0.46.2") == connections.UNKNOWN
+    # The address of a token used as a person uses one is known again on its next request.
+    vouchers.vouch("own", "127.0.46.1")
+    assert known.standing("127.0.46.1") == connections.TRUSTED
+
+
+def test_the_known_addresses_are_bounded() -> None:
+    known = KnownAddresses(max_entries=2)
+    for host in range(1, 4):
+        known.mark(f"127.0.47.{host}", connections.TRUSTED)
+    assert len(known) == 2
+    assert known.standing("127.0.47.1") == connections.UNKNOWN
+
+
+def test_workers_share_the_known_addresses_through_one_file(tmp_path: Path) -> None:
+    first, second = AddressTable(tmp_path / "known", 1024), AddressTable(tmp_path / "known", 1024)
+    try:
+        first.mark("127.0.48.1", connections.TRUSTED)
+        first.mark("127.0.48.2", connections.PASSED)
+        assert second.standing("127.0.48.1") == connections.TRUSTED
+        assert second.standing("127.0.48.2") == connections.PASSED
+        assert second.standing("127.0.48.3") == connections.UNKNOWN
+        # A pass does not lower a valid token's standing; forgetting is seen by all.
+        second.mark("127.0.48.1", connections.PASSED)
+        assert first.standing("127.0.48.1") == connections.TRUSTED
+        second.forget("127.0.48.1")
+        assert first.standing("127.0.48.1") == connections.UNKNOWN
+        assert len(first) == 1
+        # A good history lasts an hour unless renewed.
+        assert first.standing("127.0.48.2", now=time.time() + 2 * 3600) == connections.UNKNOWN
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.fixture
+def streaming(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    yield from serve(
+        Settings(data_dir=tmp_path, secret_key="test-secret", rate_limit_streaming="2/minute")
+    )
+
+
+def handshake(server: tuple[str, int], source: str, token: str) -> bytes:
+    with connect(server, source) as conn:
+        conn.sendall(
+            b"GET /api/v1/streaming?stream=public&access_token=" + token.encode() + b" HTTP/1.1\r\n"
+            b"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        conn.settimeout(5)
+        return conn.recv(65536)
+
+
+def test_handshakes_with_a_token_known_invalid_or_opened_too_often_are_refused_early(
+    streaming: tuple[str, int],
+) -> None:
+    standing.reject(standing.token_digest("forged"))
+    refused = handshake(streaming, "127.0.50.1", "forged")
+    assert refused.startswith(b"HTTP/1.1 401")
+    assert refused.endswith(b'{"error":"The access token is invalid"}')
+
+    # Two openings a minute per token: the third is refused whatever the address.
+    for source in ("127.0.50.2", "127.0.50.3"):
+        assert not handshake(streaming, source, "busy").startswith(b"HTTP/1.1 429")
+    refused = handshake(streaming, "127.0.50.4", "busy")
+    assert refused.startswith(b"HTTP/1.1 429")
+    assert b"retry-after" in refused
+    assert connections.counts.handshakes_refused >= 2
