@@ -41,21 +41,24 @@ from townsquare.web import routes as web
 
 log = logging.getLogger("townsquare")
 
+# A request is matched against the routers in this order, route by route, so the ones opened
+# most often come first: streaming and room connections, then timelines. Routers whose paths
+# overlap (accounts before graph, the web pages last) keep their order.
 ROUTERS = (
     health.router,
+    streaming.router,
+    rooms.router,
+    timelines.router,
     shield.router,
     instance.router,
     oauth.router,
     accounts.router,
     statuses.router,
     graph.router,
-    timelines.router,
     notifications.router,
     conversations.router,
     search.router,
     media.router,
-    streaming.router,
-    rooms.router,
     moderation.router,
     web.router,
 )

@@ -6,6 +6,8 @@ bare ``websockets`` broadcast server, in the same run: memory per idle listener,
 second and per CPU-second, relay latency (chunk in → last write) p50/p99, end-to-end latency
 at probe listeners, then the same with 1% frozen listeners; for Townsquare also the time a late
 joiner waits for audio, a join storm against the admission rate, and two nodes joined by Redis.
+The listeners are spread over several client processes (``bench/rooms/crowd.py``), whose CPU is
+reported beside the server's, so that a reader can see which of the two was the limit.
 Every phase is bounded in time; the load average is recorded next to the figures.
 """
 
@@ -13,17 +15,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import resource
 import tempfile
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.rooms.clients import JoinResult, Listener, Tally, join_with_retries, open_listener
+from bench.rooms.clients import (
+    Tally,
+    open_listener,
+    storm_part,
+)
+from bench.rooms.crowd import Clients, Crowd, default_processes, shares
 from bench.rooms.nodes import (
     HOST,
     WS_IMPLEMENTATION,
@@ -48,6 +56,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--storm", type=int, default=3_000)
     parser.add_argument("--skip-machine", action="store_true")
     parser.add_argument("--ws", default="auto", help="uvicorn's WebSocket implementation.")
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=0,
+        help="Client processes holding the listeners (default: one per 2,500 listeners, up to 4).",
+    )
     parser.add_argument("--output", type=Path, default=Path("bench-rooms.md"))
     return parser.parse_args()
 
@@ -62,53 +76,15 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def own_cpu() -> float:
+    """CPU-seconds used so far by this process (the speaker, the probes' bookkeeping)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load() -> str:
     one, five, _fifteen = os.getloadavg()
     return f"{one:.1f}/{five:.1f}"
-
-
-@dataclass
-class Crowd:
-    listeners: list[Listener] = field(default_factory=list)
-    probes: list[Listener] = field(default_factory=list)
-    tally: Tally = field(default_factory=Tally)
-
-    def close(self) -> None:
-        for listener in [*self.listeners, *self.probes]:
-            if listener.transport is not None:
-                listener.transport.close()
-
-
-async def gather_listeners(
-    ports: list[int],
-    path: str,
-    count: int,
-    crowd: Crowd,
-    *,
-    frozen: bool = False,
-    probe_index: dict[bytes, int] | None = None,
-    probes: int = 0,
-) -> None:
-    """Open ``count`` listeners spread over ``ports``, 200 handshakes at a time."""
-    gate = asyncio.Semaphore(200)
-
-    async def one(number: int) -> None:
-        async with gate:
-            is_probe = number < probes
-            listener = await open_listener(
-                HOST,
-                ports[number % len(ports)],
-                path,
-                crowd.tally,
-                probe=probe_index if is_probe else None,
-                frozen=frozen,
-            )
-            status = await asyncio.wait_for(listener.upgraded, 60)
-            if status != 101:
-                raise RuntimeError(f"a listener was refused ({status})")
-            (crowd.probes if is_probe else crowd.listeners).append(listener)
-
-    await asyncio.gather(*(one(n) for n in range(count)))
 
 
 async def wait_listeners(nodes: list[Node], count: int, within: float = 60) -> None:
@@ -123,33 +99,42 @@ async def steady(
     nodes: list[Node],
     speaker_url: str,
     stream: Stream,
-    crowd: Crowd,
+    clients: Clients,
     *,
     framed: bool,
     listeners: int,
 ) -> dict[str, Any]:
-    """Stream once to the crowd; the figures of that stream."""
+    """Stream once to the listeners; the figures of that stream."""
+    received_before, _ = await clients.snapshot()
+    await clients.clear()
     before = [node.stats() for node in nodes]
     cpu_before = [node.cpu() for node in nodes]
-    received_before = crowd.tally.clusters
-    for probe in crowd.probes:
-        probe.arrivals.clear()
+    clients_cpu_before = clients.cpu()
+    own_cpu_before = own_cpu()
     started = time.monotonic()
     sent_at = await speak(speaker_url, stream, framed=framed)
     elapsed = time.monotonic() - started
     after = [node.stats() for node in nodes]
     cpu = sum(node.cpu() for node in nodes) - sum(cpu_before)
+    clients_cpu = [now - then for now, then in zip(clients.cpu(), clients_cpu_before, strict=True)]
+    speaker_cpu = own_cpu() - own_cpu_before
+    received, arrivals = await clients.snapshot()
+    expected = len(stream.clusters) * listeners
+    # What had not arrived by the end of the stream: still on its way, or never sent?
+    drained = received
+    deadline = time.monotonic() + 15
+    while drained < received_before + expected and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now, _ = await clients.snapshot()
+        if now == drained:
+            break
+        drained = now
     deliveries = sum(a["deliveries"] - b["deliveries"] for a, b in zip(after, before, strict=True))
     relay = []
     for a, b in zip(after, before, strict=True):
         relay += a["latencies"][len(b["latencies"]) :]
-    end_to_end = [
-        arrival - sent_at[index]
-        for probe in crowd.probes
-        for index, arrival in probe.arrivals.items()
-        if index in sent_at
-    ]
-    expected = len(stream.clusters) * listeners
+    # Arrivals are time.monotonic() in the client processes: CLOCK_MONOTONIC, the machine's.
+    end_to_end = [arrival - sent_at[index] for index, arrival in arrivals if index in sent_at]
     return {
         "deliveries_per_s": deliveries / elapsed,
         "deliveries_per_cpu_s": deliveries / cpu if cpu else float("nan"),
@@ -158,7 +143,12 @@ async def steady(
         "relay_p99_ms": percentile(relay, 0.99) * 1000,
         "e2e_p50_ms": percentile(end_to_end, 0.5) * 1000,
         "e2e_p99_ms": percentile(end_to_end, 0.99) * 1000,
-        "received": (crowd.tally.clusters - received_before) / expected if expected else 0.0,
+        "received": (received - received_before) / expected if expected else 0.0,
+        "received_drained": (drained - received_before) / expected if expected else 0.0,
+        "client_processes": len(clients_cpu),
+        "client_cpu_share": sum(clients_cpu) / elapsed,
+        "client_busiest_share": max(clients_cpu) / elapsed,
+        "speaker_cpu_share": speaker_cpu / elapsed,
         "skipped": sum(a["skipped"] - b["skipped"] for a, b in zip(after, before, strict=True)),
         "load": load(),
     }
@@ -187,28 +177,38 @@ async def late_joiners(
 
 
 async def storm(port: int, path: str, count: int) -> dict[str, Any]:
-    """``count`` joins at once against the admission rate, retried with jitter like the player."""
-    result = JoinResult()
-    tally = Tally()
-    started = time.monotonic()
+    """``count`` joins at once against the admission rate, retried with jitter like the player.
+
+    The joins come from several client processes (one per 750), so that what is measured is
+    the server's admission and not how fast one Python process can open connections.
+    """
+    processes = max(1, min(4, count // 750))
+    context = multiprocessing.get_context("spawn")
+    loop = asyncio.get_running_loop()
+    # Time for the processes to start; every share begins at the same moment.
+    started = time.monotonic() + 3.0
     deadline = started + 60
-    await asyncio.gather(
-        *(join_with_retries(HOST, port, path, tally, result, deadline) for _ in range(count))
-    )
-    elapsed = (max(result.admitted_at) if result.admitted_at else time.monotonic()) - started
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, storm_part, HOST, port, path, share, started, deadline)
+                for share in shares(count, processes)
+            )
+        )
+    admitted_at = [moment for part in parts for moment in part["admitted_at"]]
+    admitted = sum(part["admitted"] for part in parts)
+    elapsed = (max(admitted_at) if admitted_at else time.monotonic()) - started
     per_second: dict[int, int] = {}
-    for moment in result.admitted_at:
+    for moment in admitted_at:
         per_second[int(moment - started)] = per_second.get(int(moment - started), 0) + 1
-    for listener in result.listeners:
-        if listener.transport is not None:
-            listener.transport.close()
     return {
-        "admitted": result.admitted,
-        "refused_503": result.refused,
-        "failed": result.failed,
+        "admitted": admitted,
+        "refused_503": sum(part["refused"] for part in parts),
+        "failed": sum(part["failed"] for part in parts),
         "seconds": elapsed,
-        "joins_per_s": result.admitted / elapsed if elapsed else float("nan"),
+        "joins_per_s": admitted / elapsed if elapsed else float("nan"),
         "peak_per_s": max(per_second.values()) if per_second else 0,
+        "processes": processes,
         "load": load(),
     }
 
@@ -226,31 +226,31 @@ async def measure_crowd(
     probes: int,
     *,
     framed: bool,
+    client_processes: int,
     frozen_share: float = 0.01,
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {"name": name}
     ports = [node.port for node in nodes]
-    crowd = Crowd()
-    rss_before = sum(node.rss() for node in nodes)
-    await gather_listeners(
-        ports, listen_path, count, crowd, probe_index=stream.index, probes=probes
-    )
-    await wait_listeners(nodes, count)
-    await asyncio.sleep(2.0)
-    figures["kb_per_listener"] = (sum(node.rss() for node in nodes) - rss_before) / count / 1024
-    figures["steady"] = await steady(
-        nodes, speaker_url, stream, crowd, framed=framed, listeners=count
-    )
-    if frozen_share:
-        frozen = Crowd()
-        await gather_listeners(
-            ports, listen_path, max(1, int(count * frozen_share)), frozen, frozen=True
+    clients = Clients(client_processes or default_processes(count))
+    try:
+        rss_before = sum(node.rss() for node in nodes)
+        await clients.open(ports, listen_path, count, probes, stream.index)
+        await wait_listeners(nodes, count)
+        await asyncio.sleep(2.0)
+        figures["kb_per_listener"] = (sum(node.rss() for node in nodes) - rss_before) / count / 1024
+        figures["steady"] = await steady(
+            nodes, speaker_url, stream, clients, framed=framed, listeners=count
         )
-        figures["frozen"] = await steady(
-            nodes, speaker_url, stream, crowd, framed=framed, listeners=count
-        )
-        frozen.close()
-    crowd.close()
+        if frozen_share:
+            # Held in this process: they read nothing, so they cost it nothing.
+            frozen = Crowd()
+            await frozen.open(ports, listen_path, max(1, int(count * frozen_share)), frozen=True)
+            figures["frozen"] = await steady(
+                nodes, speaker_url, stream, clients, framed=framed, listeners=count
+            )
+            frozen.close()
+    finally:
+        clients.stop()
     return figures
 
 
@@ -278,6 +278,7 @@ async def run(args: argparse.Namespace) -> str:
                 args.listeners,
                 args.probes,
                 framed=True,
+                client_processes=args.client_processes,
             )
         finally:
             base.stop()
@@ -297,6 +298,7 @@ async def run(args: argparse.Namespace) -> str:
                 args.listeners,
                 args.probes,
                 framed=False,
+                client_processes=args.client_processes,
             )
             await wait_listeners_gone([node])
             results["late"] = await late_joiners(
@@ -333,6 +335,7 @@ async def run(args: argparse.Namespace) -> str:
                         args.machine_listeners,
                         args.probes,
                         framed=False,
+                        client_processes=args.client_processes,
                         frozen_share=0,
                     )
                 finally:

@@ -15,10 +15,11 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 CLUSTER = 2
 INIT = 1
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux ≥ 4.2
 
 
 @dataclass
@@ -144,10 +145,16 @@ async def open_listener(
     *,
     probe: dict[bytes, int] | None = None,
     frozen: bool = False,
+    source: str | None = None,
 ) -> Listener:
+    """``source``: a loopback address to connect from (its ephemeral ports are its own)."""
     loop = asyncio.get_running_loop()
     sock = socket.socket()
     sock.setblocking(False)
+    if source is not None:
+        # The port is chosen at connect, per destination, rather than at bind.
+        sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((source, 0))
     if frozen:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await loop.sock_connect(sock, (host, port))
@@ -189,3 +196,31 @@ async def join_with_retries(
         delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random())
         attempt += 1
         await asyncio.sleep(delay)
+
+
+def storm_part(
+    host: str, port: int, path: str, count: int, start_at: float, deadline: float
+) -> dict[str, Any]:
+    """One client process's share of a join storm, started at ``start_at`` (time.monotonic(),
+    one clock for every process of the machine) so that the shares arrive together."""
+    return asyncio.run(_storm_part(host, port, path, count, start_at, deadline))
+
+
+async def _storm_part(
+    host: str, port: int, path: str, count: int, start_at: float, deadline: float
+) -> dict[str, Any]:
+    result = JoinResult()
+    tally = Tally()
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    await asyncio.gather(
+        *(join_with_retries(host, port, path, tally, result, deadline) for _ in range(count))
+    )
+    for listener in result.listeners:
+        if listener.transport is not None:
+            listener.transport.close()
+    return {
+        "admitted": result.admitted,
+        "refused": result.refused,
+        "failed": result.failed,
+        "admitted_at": result.admitted_at,
+    }

@@ -20,14 +20,24 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
         before = figures["steady"]["relay_p99_ms"]
         return (figures["frozen"]["relay_p99_ms"] / before - 1) * 100 if before else float("nan")
 
+    def clients(phase: dict[str, Any]) -> str:
+        return (
+            f"{phase['client_cpu_share']:.2f} in {phase['client_processes']} "
+            f"(busiest {phase['client_busiest_share']:.2f}); "
+            f"speaker {phase['speaker_cpu_share']:.2f}"
+        )
+
     frozen_change, base_change = change(ts), change(base)
     late = results["late"]
+    command = f"python -m bench.rooms --listeners {args.listeners} --seconds {args.seconds:g}"
+    if args.client_processes:
+        command += f" --client-processes {args.client_processes}"
     lines = [
-        f"Run {results['started']}, `python -m bench.rooms --listeners {args.listeners} "
-        f"--seconds {args.seconds:g}` on {os.cpu_count()} cores; load average (1/5 min) "
-        f"{results['load_start']} at the start, {results['load_end']} at the end.",
+        f"Run {results['started']}, `{command}` on {os.cpu_count()} cores; load average "
+        f"(1/5 min) {results['load_start']} at the start, {results['load_end']} at the end.",
         "",
-        f"One node, {args.listeners} listeners ({args.probes} of them probes), one speaker "
+        f"One node, {args.listeners} listeners ({args.probes} of them probes) in "
+        f"{ts['steady']['client_processes']} client processes, one speaker "
         "(32 kbit/s Opus, 250 ms chunks):",
         "",
         "| Figure | Townsquare | Baseline (bare websockets broadcast) | Aim |",
@@ -54,12 +64,17 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
         ),
         row("Probe latency p99 (ms)", "e2e_p99_ms", "steady", ".1f", "—"),
         row("Clusters received / (sent x listeners)", "received", "steady", ".3f", "1"),
+        row("… and 15 s after the stream at most", "received_drained", "steady", ".3f", "—"),
+        f"| Client processes' CPU (cores busy) | {clients(ts['steady'])} | "
+        f"{clients(base['steady'])} | — |",
         row("Load average during the stream", "load", "steady", "", "—"),
         row("With 1% frozen listeners: relay p99 (ms)", "relay_p99_ms", "frozen", ".1f", "—"),
         f"| … change of the others' relay p99 | {frozen_change:+.0f}% | {base_change:+.0f}% | "
         "< 10% |",
         row("… probe latency p99 (ms)", "e2e_p99_ms", "frozen", ".1f", "—"),
         row("… Clusters received by the others", "received", "frozen", ".3f", "1"),
+        f"| … client processes' CPU (cores busy) | {clients(ts['frozen'])} | "
+        f"{clients(base['frozen'])} | — |",
         "",
     ]
     if late:
@@ -71,7 +86,8 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
         ]
     s = results["storm"]
     lines += [
-        f"Join storm: {args.storm} listeners joining at once against an admission rate of "
+        f"Join storm: {args.storm} listeners joining at once from {s.get('processes', 1)} client "
+        f"processes against an admission rate of "
         f"{results['storm_rate']}/s, retrying after 503 with jitter: {s['admitted']} admitted in "
         f"{s['seconds']:.1f} s ({s['joins_per_s']:.0f} joins/s, peak {s['peak_per_s']}/s), "
         f"{s['refused_503']} answers 503, {s['failed']} failures; load {s['load']}.",
@@ -85,8 +101,10 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
             f"listeners split between them, the speaker on the first: "
             f"{st['deliveries_per_s']:.0f} deliveries/s, {st['cpu_share']:.2f} cores busy, relay "
             f"p99 {st['relay_p99_ms']:.1f} ms, probe latency p50/p99 {st['e2e_p50_ms']:.0f}/"
-            f"{st['e2e_p99_ms']:.0f} ms, {st['received']:.3f} of Clusters received, "
-            f"{m['kb_per_listener']:.1f} KB per listener; load {st['load']}.",
+            f"{st['e2e_p99_ms']:.0f} ms, {st['received']:.3f} of Clusters received within the "
+            f"stream ({st['received_drained']:.3f} 15 s after it at most), "
+            f"{m['kb_per_listener']:.1f} KB per listener; client processes {clients(st)} cores "
+            f"busy; load {st['load']}.",
             "",
         ]
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from townsquare.app import create_app
 from townsquare.cli.serve import prepare_instance
 from townsquare.config import Settings
 from townsquare.rooms.hub import RoomHub
+from townsquare.rooms.wire import RoomsWebSocketProtocol
 from townsquare.state import state_of
 
 
@@ -69,7 +70,8 @@ async def main(args: argparse.Namespace) -> None:
         host="127.0.0.1",
         port=args.port,
         http="httptools",
-        ws=args.ws,
+        # As ``townsquare serve`` runs it, unless another implementation is asked for.
+        ws=RoomsWebSocketProtocol if args.ws == "auto" else args.ws,
         log_level="warning",
         access_log=False,
         server_header=False,

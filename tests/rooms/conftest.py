@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from httpx_ws import AsyncWebSocketSession
 
 from tests.conftest import Person
+from tests.postgres_server import free_port
 from tests.streaming.conftest import WebSocketApp, connect_ws
 from tests.streaming.conftest import ws as ws
 from townsquare.rooms import frames
 from townsquare.rooms.hub import RoomHub, hub_of
+from townsquare.rooms.wire import RoomsWebSocketProtocol
 from townsquare.state import state_of
 
 # An upper bound for anything in-process, generous for a machine shared with other suites.
@@ -29,6 +33,32 @@ OpenRoom = Callable[..., Awaitable[Room]]
 @pytest.fixture
 def hub(app: FastAPI) -> RoomHub:
     return hub_of(state_of(app))
+
+
+@pytest.fixture
+async def tcp_server(app: FastAPI) -> AsyncIterator[str]:
+    """The app behind a real uvicorn on a loopback port, with the protocol ``townsquare serve``
+    runs: the relay writes to the listeners' sockets itself."""
+    port = free_port()
+    # A ping queued behind seconds of unread audio finds a frozen listener (kernel buffers
+    # on loopback hold megabytes, so the relay's own buffer would fill only much later).
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        ws=RoomsWebSocketProtocol,
+        ws_ping_interval=1.0,
+        ws_ping_timeout=3.0,
+    )
+    instance = uvicorn.Server(config)
+    task = asyncio.create_task(instance.serve())
+    await wait_for(lambda: instance.started)
+    yield f"127.0.0.1:{port}"
+    instance.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture

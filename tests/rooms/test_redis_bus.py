@@ -18,7 +18,7 @@ from townsquare.rooms import frames
 from townsquare.rooms.bus import RedisRoomBus
 from townsquare.rooms.ebml import ClusterSplitter
 from townsquare.rooms.hub import RoomHub
-from townsquare.rooms.relay import Listener, ListenerLimits
+from townsquare.rooms.relay import Listener, ListenerLimits, QueuedListener
 
 REDIS_SERVER = shutil.which("redis-server")
 # The room events each listener has received, by listener.
@@ -74,6 +74,7 @@ async def nodes(redis_url: str) -> AsyncIterator[tuple[RoomHub, RoomHub]]:
 
 
 async def take(listener: Listener) -> tuple[int, int, bytes] | str:
+    assert isinstance(listener, QueuedListener)  # joined without a transport
     message, size, sequence = await asyncio.wait_for(listener.next(), 15.0)
     listener.sent(size, sequence)
     if "text" in message:

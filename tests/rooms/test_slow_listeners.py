@@ -1,5 +1,6 @@
 """Slow listeners: whole Clusters skipped over the budget, then cut off; over real TCP a
-listener that reads nothing neither delays the others nor stays connected."""
+listener that reads nothing neither delays the others nor stays connected. Served by
+:class:`RoomsWebSocketProtocol`, the relay writes to the listeners' sockets itself."""
 
 from __future__ import annotations
 
@@ -8,22 +9,27 @@ import base64
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from websockets.asyncio.client import connect
 
 from tests.conftest import Person
-from tests.postgres_server import free_port
 from tests.rooms.conftest import OpenRoom, wait_for
 from tests.rooms.webm import opus_webm
 from townsquare.config import Settings
 from townsquare.rooms import frames
 from townsquare.rooms.ebml import ClusterSplitter
 from townsquare.rooms.hub import RoomHub
-from townsquare.rooms.relay import Listener, ListenerLimits, RelayStats
+from townsquare.rooms.relay import (
+    QUEUED,
+    SKIPPED,
+    WRITTEN,
+    ListenerLimits,
+    Outgoing,
+    QueuedListener,
+    RelayStats,
+    SocketListener,
+)
 
 
 @pytest.fixture
@@ -31,31 +37,6 @@ def settings(settings: Settings) -> Settings:
     settings.rooms_listener_buffer_bytes = 2048
     settings.rooms_listener_max_lag = 0.5
     return settings
-
-
-@pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    """The app behind a real uvicorn on a loopback port."""
-    port = free_port()
-    # A ping queued behind seconds of unread audio finds a frozen listener (kernel buffers
-    # on loopback hold megabytes, so the relay's own buffer would fill only much later).
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_level="warning",
-        ws="websockets-sansio",
-        ws_ping_interval=1.0,
-        ws_ping_timeout=3.0,
-    )
-    instance = uvicorn.Server(config)
-    task = asyncio.create_task(instance.serve())
-    await wait_for(lambda: instance.started)
-    yield f"127.0.0.1:{port}"
-    instance.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, 10)
 
 
 def frozen_listener(address: str, path: str) -> socket.socket:
@@ -80,12 +61,13 @@ def relay_of(hub: RoomHub, room: dict[str, str]) -> int:
 
 
 async def test_a_frozen_listener_is_cut_off_without_delaying_the_others(
-    server: str, hub: RoomHub, alice: Person, bob: Person, open_room: OpenRoom
+    tcp_server: str, hub: RoomHub, alice: Person, bob: Person, open_room: OpenRoom
 ) -> None:
     data = opus_webm(60.0, bitrate=64_000)
     clusters = ClusterSplitter().feed(data)
     room = await open_room(alice)
     path = f"/api/v1/rooms/{room['id']}/listen"
+    server = tcp_server
     frozen = frozen_listener(server, path)
     received: list[bytes] = []
     try:
@@ -114,32 +96,85 @@ async def test_a_frozen_listener_is_cut_off_without_delaying_the_others(
 
 def test_over_budget_a_listener_skips_whole_clusters_then_is_cut_off() -> None:
     stats = RelayStats()
-    listener = Listener(7, ListenerLimits(buffer_bytes=1000, max_lag=10.0), stats)
-    cluster = {"type": "websocket.send", "bytes": b"c" * 400}
-    accepted = [listener.offer(cluster, 400, n, droppable=True, now=0.0) for n in range(1, 6)]
+    listener = QueuedListener(7, ListenerLimits(buffer_bytes=1000, max_lag=10.0), stats)
+    cluster = Outgoing.binary(b"c" * 400)
+    outcomes = [listener.offer(cluster, n, droppable=True, now=0.0) for n in range(1, 6)]
     # Three Clusters fill the budget; the next ones are skipped whole, not cut.
-    assert accepted == [True, True, True, False, False]
+    assert outcomes == [QUEUED, QUEUED, QUEUED, SKIPPED, SKIPPED]
     assert listener.queued_bytes == 1200 and stats.skipped == 2
     # Room events still get through (up to four budgets).
-    event = {"type": "websocket.send", "text": '{"type":"ended"}'}
-    assert listener.offer(event, 16, 0, droppable=False, now=1.0)
+    assert listener.offer(Outgoing.text('{"type":"ended"}'), 0, droppable=False, now=1.0)
     assert listener.closed is None
     # Behind for max_lag seconds: cut off, and its queue is freed.
-    assert not listener.offer(cluster, 400, 6, droppable=True, now=10.5)
+    assert not listener.offer(cluster, 6, droppable=True, now=10.5)
     assert listener.closed == "too slow" and stats.cut_off == 1
     assert listener.queued_bytes == 0 and not listener.queue
 
 
 def test_a_listener_that_catches_up_is_not_cut_off() -> None:
     stats = RelayStats()
-    listener = Listener(None, ListenerLimits(buffer_bytes=1000, max_lag=10.0), stats)
-    cluster = {"type": "websocket.send", "bytes": b"c" * 600}
-    assert listener.offer(cluster, 600, 1, droppable=True, now=0.0)
-    assert listener.offer(cluster, 600, 2, droppable=True, now=0.0)
-    assert not listener.offer(cluster, 600, 3, droppable=True, now=1.0)
+    listener = QueuedListener(None, ListenerLimits(buffer_bytes=1000, max_lag=10.0), stats)
+    cluster = Outgoing.binary(b"c" * 600)
+    assert listener.offer(cluster, 1, droppable=True, now=0.0)
+    assert listener.offer(cluster, 2, droppable=True, now=0.0)
+    assert not listener.offer(cluster, 3, droppable=True, now=1.0)
     listener.queue.popleft()
     listener.sent(600, 1)
     listener.queue.popleft()
     listener.sent(600, 2)
-    assert listener.offer(cluster, 600, 4, droppable=True, now=20.0)
+    assert listener.offer(cluster, 4, droppable=True, now=20.0)
     assert listener.closed is None
+
+
+async def test_a_socket_listener_skips_whole_clusters_over_its_unsent_bytes() -> None:
+    """The budget counts what the kernel has not taken from the transport yet."""
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    loop = asyncio.get_running_loop()
+    transport, _protocol = await loop.create_connection(asyncio.Protocol, sock=ours)
+    try:
+        stats = RelayStats()
+        limits = ListenerLimits(buffer_bytes=8192, max_lag=10.0)
+        listener = SocketListener(7, limits, stats, transport)
+        cluster = Outgoing.binary(b"c" * 1000)
+        # The other end reads nothing: the kernel's buffers fill, then the transport's.
+        outcomes = [listener.offer(cluster, n, droppable=True, now=0.0) for n in range(1, 200)]
+        assert outcomes[0] == WRITTEN and SKIPPED in outcomes
+        assert set(outcomes[outcomes.index(SKIPPED) :]) == {SKIPPED}
+        unsent = transport.get_write_buffer_size()
+        assert limits.buffer_bytes <= unsent < limits.buffer_bytes + len(cluster.wire)
+        # A room event still goes out; then, behind for max_lag seconds, it is cut off.
+        assert listener.offer(Outgoing.text('{"type":"hand"}'), 0, droppable=False, now=1.0)
+        assert listener.offer(cluster, 500, droppable=True, now=10.5) == SKIPPED
+        assert listener.closed == "too slow" and stats.cut_off == 1
+        assert transport.get_write_buffer_size() == unsent + len(
+            Outgoing.text('{"type":"hand"}').wire
+        )
+        # What the other end gets is whole WebSocket messages, in order.
+        theirs.setblocking(False)
+        received = bytearray()
+        while len(received) < 4 * len(cluster.wire):
+            await asyncio.sleep(0.01)
+            with contextlib.suppress(BlockingIOError):
+                received += theirs.recv(65536)
+        assert bytes(received[: len(cluster.wire)]) == cluster.wire
+    finally:
+        transport.abort()
+        theirs.close()
+
+
+async def test_a_socket_listener_closed_under_the_relay_is_let_go() -> None:
+    ours, theirs = socket.socketpair()
+    transport, _protocol = await asyncio.get_running_loop().create_connection(
+        asyncio.Protocol, sock=ours
+    )
+    try:
+        listener = SocketListener(None, ListenerLimits(), RelayStats(), transport)
+        assert listener.offer(Outgoing.binary(b"c"), 1, droppable=True, now=0.0) == WRITTEN
+        transport.close()
+        assert listener.offer(Outgoing.binary(b"c"), 2, droppable=True, now=0.0) == SKIPPED
+        assert listener.closed == "closing"
+    finally:
+        transport.abort()
+        theirs.close()

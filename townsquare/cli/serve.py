@@ -47,6 +47,8 @@ def serve(
     """Apply migrations, then serve the Mastodon API and the web app over HTTP."""
     import uvicorn
 
+    from townsquare.rooms.wire import RoomsWebSocketProtocol
+
     if "TOWNSQUARE_DOMAIN" not in os.environ and host not in ("0.0.0.0", "::"):
         # Without a configured domain, links and OAuth endpoints point where we listen.
         os.environ["TOWNSQUARE_DOMAIN"] = f"{host}:{port}"
@@ -67,6 +69,8 @@ def serve(
         # Deadlines for request heads and bodies, caps per client address (the shield's
         # connection layer, which uvicorn does not have by itself).
         **uvicorn_options(settings),
+        # uvicorn's WebSocket protocol, offering rooms the transport to write live audio to.
+        ws=RoomsWebSocketProtocol,
         # A WebSocket client that stops reading (a frozen listener) stops answering pings too:
         # it is closed about ten seconds later instead of holding a buffer for ever.
         ws_ping_interval=WEBSOCKET_PING_SECONDS,

@@ -15,6 +15,7 @@ from townsquare.rooms import frames
 from townsquare.rooms.admission import JoinAdmission
 from townsquare.rooms.bus import RoomBus, room_bus
 from townsquare.rooms.relay import Listener, ListenerLimits, RelayStats, RoomRelay
+from townsquare.rooms.wire import Transport
 from townsquare.state import AppState
 
 log = logging.getLogger("townsquare.rooms")
@@ -98,9 +99,11 @@ class RoomHub:
             if self.relays.pop(room_id, None) is not None:
                 await self.bus.unwatch(room_id)
 
-    async def join(self, room_id: int, account_id: int | None) -> tuple[RoomRelay, Listener]:
+    async def join(
+        self, room_id: int, account_id: int | None, transport: Transport | None = None
+    ) -> tuple[RoomRelay, Listener]:
         relay = await self._enter(room_id)
-        listener = relay.add_listener(account_id)
+        listener = relay.add_listener(account_id, transport)
         await self.bus.count_listeners(room_id, 1)
         return relay, listener
 

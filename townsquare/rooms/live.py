@@ -26,8 +26,9 @@ from townsquare.rooms.admission import JoinAdmission
 from townsquare.rooms.ebml import ClusterSplitter, EbmlError
 from townsquare.rooms.hub import RoomHub, hub_of
 from townsquare.rooms.recording import TrackRecorder, room_dir
-from townsquare.rooms.relay import Listener, ListenerClosed
+from townsquare.rooms.relay import Listener, ListenerClosed, QueuedListener
 from townsquare.rooms.service import check_may_listen, visible_room
+from townsquare.rooms.wire import Transport, transport_of
 from townsquare.state import app_state
 from townsquare.streaming.auth import protocol_token, stream_viewer
 
@@ -38,6 +39,8 @@ NORMAL = 1000
 POLICY_VIOLATION = 1008
 UNSUPPORTED_DATA = 1003
 CLOSE_CODES = {"too slow": 4008, "removed": 4003, "muted": 4009, "not a speaker": 4009}
+# Seconds a cut-off listener has to take its close frame before its connection is dropped.
+CUT_OFF_GRACE = 10.0
 
 
 async def refuse(websocket: WebSocket, error: ApiError) -> None:
@@ -82,7 +85,60 @@ async def listen(websocket: WebSocket, room_id: str) -> None:
         await refuse(websocket, error)
         return
     await websocket.accept(subprotocol=protocol_token(websocket))
-    relay, listener = await hub.join(room, viewer.account_id)
+    transport = transport_of(websocket.scope)
+    relay, listener = await hub.join(room, viewer.account_id, transport)
+    try:
+        if isinstance(listener, QueuedListener):
+            reason = await _listen_queued(websocket, listener)
+        else:
+            # The relay writes to the socket itself; this task only reads, to notice the
+            # listener leaving, and is woken to close the connection.
+            reason = await _read_until_closed(websocket, listener)
+    finally:
+        await hub.leave(relay, listener)
+    if reason in ("too slow", "closing") and transport is not None:
+        # A client that reads nothing takes neither the close frame nor what is before it, and
+        # closing a transport waits for its buffer to drain: the connection is dropped instead.
+        asyncio.get_running_loop().call_later(CUT_OFF_GRACE, _drop, transport)
+    if reason in ("gone", "closing"):
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(
+            websocket.close(code=CLOSE_CODES.get(reason, NORMAL), reason=reason), 5.0
+        )
+
+
+def _drop(transport: Transport) -> None:
+    with contextlib.suppress(Exception):
+        transport.abort()
+
+
+async def _read_until_closed(websocket: WebSocket, listener: Listener) -> str:
+    """Read until the client leaves or the listener is closed; the reason it ended."""
+    early = listener.closed or listener.ending
+    if early is not None:
+        return early  # closed while joining, before there was a task to wake
+    task = asyncio.current_task()
+    listener.task = task
+    try:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    except asyncio.CancelledError:
+        reason = listener.closed or listener.ending
+        if reason is None:
+            raise  # the server is shutting down
+        if task is not None:
+            task.uncancel()
+        return reason
+    except Exception:
+        pass  # the connection broke
+    finally:
+        listener.task = None
+    return "gone"
+
+
+async def _listen_queued(websocket: WebSocket, listener: QueuedListener) -> str:
+    """Send the listener's queue through the ASGI path; the reason it ended."""
     # The connection's own task sits at the bottom of the whole ASGI stack (server, middleware,
     # router), and waking it resumes every one of those frames. It only reads, which is rare;
     # the frames go out from a task of its own whose stack is two calls deep, woken once per
@@ -110,20 +166,14 @@ async def listen(websocket: WebSocket, room_id: str) -> None:
             pass  # the connection broke
         reading = False
         listener.close("gone")
-        reason = await sender
+        return await sender
     finally:
         reading = False
         if not sender.done():
             sender.cancel()
-        await hub.leave(relay, listener)
-    if reason != "gone":
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                websocket.close(code=CLOSE_CODES.get(reason, NORMAL), reason=reason), 5.0
-            )
 
 
-async def _send_frames(websocket: WebSocket, listener: Listener) -> str:
+async def _send_frames(websocket: WebSocket, listener: QueuedListener) -> str:
     """Send the listener's frames until it is closed; the reason it ended."""
     try:
         while True:
