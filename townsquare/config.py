@@ -282,6 +282,12 @@ class Settings(BaseSettings):
         "300/10 seconds",
         description="New connections per address prefix (/24 IPv4, /48 IPv6) and worker.",
     )
+    server_unseen_token_rate: str = Field(
+        "5/10 seconds",
+        description="WebSocket handshakes with a token this worker has not validated yet, per "
+        "client address and worker (four times as many per address prefix; ten times for an "
+        "address with a good recent history); more get 429 before the token is looked up.",
+    )
     server_lag_threshold: float = Field(
         0.05,
         description="Event-loop lag (seconds, smoothed) beyond which a worker answers 503 to "

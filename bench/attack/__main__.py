@@ -298,6 +298,12 @@ async def run_configuration(
                         await asyncio.sleep(0.5)
                         peak_rss = max(peak_rss, meter.rss_mb())
                     result = attacking.result()
+                    print(
+                        f"[{name}] {scenario}: attack answers {dict(result.statuses.most_common())}"
+                        f", no answer {result.errors}, cut off {result.cut_off}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     attack = Phase(began, time.monotonic(), meter.cpu_seconds() - cpu, peak_rss)
                     await asyncio.sleep(args.recovery_seconds)
                     recovery = Phase(attack.end, time.monotonic(), 0.0, meter.rss_mb())

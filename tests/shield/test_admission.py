@@ -222,3 +222,29 @@ async def test_an_address_that_presents_a_valid_token_becomes_known(
     async with client_from(app, "127.0.49.2", forged) as http:
         assert (await http.get("/api/v1/accounts/verify_credentials")).status_code == 401
     assert known.standing("127.0.49.2") == connections.UNKNOWN
+
+
+async def test_opening_a_stream_waits_for_a_slot_and_holds_it_only_while_opening(
+    app: FastAPI, alice: Person
+) -> None:
+    standing.tokens.clear()
+    pin_concurrency(app, 1, (2.0, 0.05, 0.05))
+    shield = shield_of(app)
+    upload = SlowUpload(alice)
+    await until(lambda: shield.queue.in_flight == 1)
+
+    # A token this worker has not validated yet costs a lookup: while the worker is full, its
+    # opening waits in the second class and is shed with 503 rather than reach the database.
+    forged = client_from(app, "192.0.2.9", {"Authorization": "Bearer made-up"})
+    shed = await forged.get("/api/v1/streaming/user")
+    assert shed.status_code == 503
+    assert shed.headers["Retry-After"] == "2"
+    assert shed.json() == {"error": "The server is too busy right now; try again shortly"}
+    assert shield.metrics.shed[1] == 1
+
+    assert (await upload.finish()).status_code == 200
+    # With a slot free it is looked up (and found wanting); the slot is given back at once.
+    refused = await forged.get("/api/v1/streaming/user")
+    assert refused.status_code == 401
+    assert shield.queue.in_flight == 0
+    await forged.aclose()

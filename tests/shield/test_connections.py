@@ -244,3 +244,142 @@ def test_handshakes_with_a_token_known_invalid_or_opened_too_often_are_refused_e
     assert refused.startswith(b"HTTP/1.1 429")
     assert b"retry-after" in refused
     assert connections.counts.handshakes_refused >= 2
+
+
+@pytest.fixture
+def unseen(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    standing.tokens.clear()
+    yield from serve(
+        Settings(data_dir=tmp_path, secret_key="test-secret", server_unseen_token_rate="2/minute")
+    )
+    standing.tokens.clear()
+
+
+def test_handshakes_with_too_many_unseen_tokens_are_refused_before_the_lookup(
+    unseen: tuple[str, int],
+) -> None:
+    # Two tokens this worker has not validated per address a minute (eight per network).
+    before = connections.counts.unseen_tokens_refused
+    for n in range(2):
+        assert not handshake(unseen, "127.0.60.1", f"made-up-{n}").startswith(b"HTTP/1.1 429")
+    refused = handshake(unseen, "127.0.60.1", "made-up-2")
+    assert refused.startswith(b"HTTP/1.1 429")
+    assert b"retry-after: 10" in refused
+    assert refused.endswith(
+        b'{"error":"Too many new access tokens from this network; try again later"}'
+    )
+    assert connections.counts.unseen_tokens_refused == before + 1
+    # A token validated recently is never counted nor refused, from the same address.
+    standing.remember(standing.token_digest("known-good"), verified=False)
+    for _ in range(3):
+        assert not handshake(unseen, "127.0.60.1", "known-good").startswith(b"HTTP/1.1 429")
+    # The same network fills up at four times the per-address rate (eight, three of them
+    # spent above).
+    statuses = [
+        handshake(unseen, f"127.0.60.{n}", f"made-up-{n}-{m}")[:12]
+        for n in range(2, 6)
+        for m in range(2)
+    ]
+    assert b"HTTP/1.1 429" not in statuses[:5]
+    assert statuses[5:] == [b"HTTP/1.1 429"] * 3
+    assert connections.counts.unseen_tokens_refused == before + 4
+
+
+async def holding_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Accepts every WebSocket and holds it until the client leaves."""
+    if scope["type"] != "websocket":
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+@pytest.fixture
+def holding(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    settings = Settings(
+        data_dir=tmp_path, secret_key="test-secret", streaming_max_connections_per_account=2
+    )
+    config = uvicorn.Config(
+        holding_app, lifespan="off", log_level="critical", **uvicorn_options(settings)
+    )
+    instance = uvicorn.Server(config)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=instance.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield listener.getsockname()
+    finally:
+        instance.should_exit = True
+        thread.join(5)
+        listener.close()
+        GuardedHttpToolsProtocol.limits = None
+        standing.tokens.clear()
+
+
+def open_stream(server: tuple[str, int], source: str, token: str) -> tuple[socket.socket, bytes]:
+    conn = connect(server, source)
+    conn.sendall(
+        b"GET /api/v1/streaming?stream=public&access_token=" + token.encode() + b" HTTP/1.1\r\n"
+        b"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    conn.settimeout(5)
+    return conn, conn.recv(65536)
+
+
+def test_a_token_holding_its_accounts_share_of_streams_is_refused_before_the_app(
+    holding: tuple[str, int],
+) -> None:
+    standing.remember(standing.token_digest("holder"), verified=False)
+    held = [open_stream(holding, f"127.0.61.{n}", "holder") for n in (1, 2)]
+    try:
+        assert [answer[:12] for _, answer in held] == [b"HTTP/1.1 101"] * 2
+        conn, refused = open_stream(holding, "127.0.61.3", "holder")
+        conn.close()
+        assert refused.startswith(b"HTTP/1.1 429")
+        assert b"Too many streaming connections" in refused
+        # Another token is not affected.
+        standing.remember(standing.token_digest("other"), verified=False)
+        conn, answer = open_stream(holding, "127.0.61.3", "other")
+        conn.close()
+        assert answer.startswith(b"HTTP/1.1 101")
+        # Once one of its streams ends, the token may open another.
+        held[0][0].close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            conn, answer = open_stream(holding, "127.0.61.4", "holder")
+            conn.close()
+            if answer.startswith(b"HTTP/1.1 101"):
+                break
+            time.sleep(0.05)
+        assert answer.startswith(b"HTTP/1.1 101")
+    finally:
+        for conn, _ in held:
+            conn.close()
+
+
+@pytest.fixture
+def minute_of_streams(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    yield from serve(
+        Settings(data_dir=tmp_path, secret_key="test-secret", rate_limit_streaming="60/minute")
+    )
+
+
+def test_a_token_cannot_spend_a_minute_of_openings_at_once(
+    minute_of_streams: tuple[str, int],
+) -> None:
+    standing.remember(standing.token_digest("eager"), verified=False)
+    try:
+        answers = [
+            handshake(minute_of_streams, f"127.0.62.{n + 1}", "eager")[:12] for n in range(11)
+        ]
+    finally:
+        standing.tokens.clear()
+    # Sixty a minute are counted ten per ten seconds.
+    assert b"HTTP/1.1 429" not in answers[:10]
+    assert answers[10] == b"HTTP/1.1 429"

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from townsquare.shield import login_names
 from townsquare.shield.addresses import ForwardedFor, address_prefix, client_address
@@ -118,6 +118,8 @@ class AdmissionMiddleware:
                     return
                 if secret is not None and standing is not None and standing >= Standing.GOOD:
                     remember_token(token_digest(secret), client_address(scope))
+                await self._open_stream(scope, receive, send, standing)
+                return
             await self.app(scope, receive, send)
             return
         if scope["type"] != "http":
@@ -218,6 +220,55 @@ class AdmissionMiddleware:
         if standing == Standing.UNKNOWN and credentials.standing() >= Standing.GOOD:
             # A token this worker had not seen was just found valid.
             remember_token(credentials.digest(), client_address(scope))
+
+    async def _open_stream(
+        self, scope: Scope, receive: Receive, send: Send, standing: Standing | None
+    ) -> None:
+        """Open a stream, holding a slot only until it is accepted or refused.
+
+        A stream lives for hours and never holds a slot, but opening one costs an
+        authentication and database reads like any request: the opening waits for a slot in
+        its token's class, so a handshake flood queues behind signed-in people's requests
+        instead of taking the database connections they need, and is shed when it waited
+        too long."""
+        if standing is not None and standing >= Standing.GOOD:
+            priority, rank = TRUSTED, 0 if standing == Standing.VERIFIED else 1
+        elif standing == Standing.UNKNOWN:
+            priority, rank = PASS, 0
+        else:
+            priority, rank = ANONYMOUS, 0
+        shield = self.shield
+        queue = shield.queue
+        try:
+            waited = await queue.acquire(priority, rank)
+        except Shed:
+            shield.metrics.shed[priority] += 1
+            shield.mode.refused()
+            retry = [(b"retry-after", RETRY_AFTER[priority])]
+            await _deny(scope, receive, send, 503, BUSY, retry)
+            return
+        shield.metrics.admitted[priority] += 1
+        shield.metrics.queued_seconds[priority] += waited
+        shield.mode.served(waited)
+        started = time.monotonic()
+        holding = True
+
+        def release() -> None:
+            nonlocal holding
+            if holding:
+                holding = False
+                queue.record(time.monotonic() - started)
+                queue.release()
+
+        async def opened_send(message: Message) -> None:
+            # The first answer (accepted, refused or the stream's head) ends the opening.
+            release()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, opened_send)
+        finally:
+            release()
 
     async def _refused_login(self, scope: Scope, body: BufferedBody, send: Send) -> bool:
         """Answer a password grant for a login name refused moments ago with a ready-made

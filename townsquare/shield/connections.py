@@ -217,10 +217,11 @@ class ConnectionCounts:
         self.lag_refused_connections = 0  # new connections from unknown addresses under lag
         self.lag_refused_requests = 0  # requests on open connections, likewise
         self.handshakes_refused = 0  # WebSocket handshakes, before a WebSocket protocol exists
+        self.unseen_tokens_refused = 0  # handshakes with a token not validated yet, over rate
 
     def clear(self) -> None:
         self.rate_refused = self.lag_refused_connections = self.lag_refused_requests = 0
-        self.handshakes_refused = 0
+        self.handshakes_refused = self.unseen_tokens_refused = 0
 
 
 # In data_dir: the addresses known to every worker of the machine.

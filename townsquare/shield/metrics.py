@@ -142,6 +142,13 @@ def render_metrics(shield: ShieldState) -> str:
             connections.counts.handshakes_refused,
         ),
         (
+            "townsquare_shield_unseen_tokens_refused_total",
+            "counter",
+            "WebSocket handshakes refused for bringing too many tokens not validated yet "
+            "from one address or network (included in handshakes refused).",
+            connections.counts.unseen_tokens_refused,
+        ),
+        (
             "townsquare_shield_lag_refused_total",
             "counter",
             "Connections and requests from unknown addresses refused while the loop lagged.",

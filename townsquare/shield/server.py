@@ -43,6 +43,8 @@ from townsquare.shield.state import rate
 # carrier's NAT) are still served once they have signed in, while a flood from addresses that
 # never authenticated is held to the base rate.
 KNOWN_ADDRESS_ALLOWANCE = 10
+# Handshakes with a token not validated yet, per network, as a multiple of the per-address rate.
+UNSEEN_TOKEN_PREFIX_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class ConnectionLimits:
     token_upgrade_period: float
     connection_rate: tuple[int, float]
     prefix_connection_rate: tuple[int, float]
+    unseen_token_rate: tuple[int, float]
+    # WebSocket connections one token may hold open (the app caps an account's at this).
+    streams_per_token: int
     lag_threshold: float
     # Reverse proxies carry many clients on few connections: the app counts those clients by
     # their forwarded address, so the per-address caps here do not apply to the proxies.
@@ -91,6 +96,10 @@ class ConnectionLimits:
             prefix_connection_rate=rate(settings.server_connection_rate_per_prefix)
             if settings.rate_limits_enabled
             else (1 << 30, 1.0),
+            unseen_token_rate=rate(settings.server_unseen_token_rate)
+            if settings.rate_limits_enabled
+            else (1 << 30, 1.0),
+            streams_per_token=settings.streaming_max_connections_per_account,
             lag_threshold=settings.server_lag_threshold if settings.shield_enabled else 0.0,
             proxies=ForwardedFor(settings.shield_trusted_proxies),
         )
@@ -127,9 +136,28 @@ BUSY = _response(
     b"The server is too busy right now; try again shortly",
 )
 INVALID_TOKEN = _response(b"401 Unauthorized", b"The access token is invalid")
+TOO_MANY_UNSEEN_TOKENS = _response(
+    b"429 Too Many Requests\r\nretry-after: 10",
+    b"Too many new access tokens from this network; try again later",
+)
 MAX_TRACKED_ADDRESSES = 100_000
 # Health probes and administrators on the machine itself are never turned away for lag.
 THIS_MACHINE = frozenset({"127.0.0.1", "::1"})
+
+
+# Handshake rates are counted in windows this many times shorter than their period (with the
+# amount scaled down alike, but never below a few), so a token cannot spend a minute's worth
+# of openings in its first second.
+HANDSHAKE_WINDOW_DIVISOR = 6
+HANDSHAKE_MIN_BURST = 10
+
+
+def smoothed(amount: int, period: float) -> ConnectionRate:
+    """A fixed-window rate of ``amount`` per ``period``, counted in shorter windows."""
+    burst = max(amount // HANDSHAKE_WINDOW_DIVISOR, min(amount, HANDSHAKE_MIN_BURST))
+    if burst >= amount:
+        return ConnectionRate(amount, period)
+    return ConnectionRate(burst, period * burst / amount)
 
 
 def too_many_connections(period: float) -> bytes:
@@ -146,6 +174,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # WebSocket handshakes per client address and per token, for this worker process.
     upgrades: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
     token_upgrades: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
+    # Handshakes with a token this worker has not validated yet, per address and per network:
+    # each costs a database lookup, and a flood of made-up tokens is nothing but those.
+    unseen_tokens: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
+    unseen_token_prefixes: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
+    # Open WebSocket connections per token digest, for this worker process.
+    open_streams: ClassVar[dict[str, int]] = {}
 
     # New connections per client address and per network, for this worker process.
     address_rate: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
@@ -156,11 +190,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def configure(cls, settings: Settings) -> None:
         limits = cls.limits = ConnectionLimits.from_settings(settings)
         cls.address_rate = ConnectionRate(*limits.connection_rate)
-        cls.upgrades = ConnectionRate(limits.upgrades_per_period, limits.upgrade_period)
-        cls.token_upgrades = ConnectionRate(
-            limits.token_upgrades_per_period, limits.token_upgrade_period
-        )
+        cls.upgrades = smoothed(limits.upgrades_per_period, limits.upgrade_period)
+        cls.token_upgrades = smoothed(limits.token_upgrades_per_period, limits.token_upgrade_period)
         cls.prefix_rate = ConnectionRate(*limits.prefix_connection_rate)
+        amount, period = limits.unseen_token_rate
+        cls.unseen_tokens = ConnectionRate(amount, period)
+        cls.unseen_token_prefixes = ConnectionRate(
+            min(1 << 30, amount * UNSEEN_TOKEN_PREFIX_FACTOR), period
+        )
         cls.too_many_connections = too_many_connections(limits.connection_rate[1])
         data_dir: Path | None = settings.data_dir
         if data_dir is not None and not data_dir.is_dir():
@@ -181,6 +218,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         assert GuardedHttpToolsProtocol.limits is not None
         self.guard = GuardedHttpToolsProtocol.limits
         self.address: str | None = None
+        self.stream_token: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         loop_lag.watch(asyncio.get_running_loop())
@@ -275,6 +313,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_deadlines()
         self._release_address()
         super().handle_websocket_upgrade()
+        if self.stream_token is not None:
+            self._count_stream(self.stream_token, self.transport.get_protocol())
+
+    def _count_stream(self, digest: str, protocol: asyncio.BaseProtocol) -> None:
+        """Count ``protocol`` among the token's open WebSocket connections until it ends."""
+        open_streams = self.open_streams
+        open_streams[digest] = open_streams.get(digest, 0) + 1
+        lost = protocol.connection_lost
+
+        def connection_lost(exc: Exception | None) -> None:
+            remaining = open_streams.get(digest, 1) - 1
+            if remaining > 0:
+                open_streams[digest] = remaining
+            else:
+                open_streams.pop(digest, None)
+            lost(exc)
+
+        protocol.connection_lost = connection_lost  # type: ignore[method-assign]
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
@@ -366,11 +422,38 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if secret is None:
             return None
         digest = token_digest(secret)
-        if tokens.get(digest) == Standing.INVALID:
+        standing = tokens.get(digest)
+        if standing == Standing.INVALID:
             return INVALID_TOKEN
+        # Made-up tokens cost a database lookup each before they are known to be invalid:
+        # only so many unseen ones per address and network. Tokens this worker validated are
+        # never counted here.
+        if (
+            standing == Standing.UNKNOWN
+            and self.address is not None
+            and not self._unseen_token_allowed(self.address, now)
+        ):
+            counts.unseen_tokens_refused += 1
+            return TOO_MANY_UNSEEN_TOKENS
+        if self.open_streams.get(digest, 0) >= self.guard.streams_per_token:
+            # The app would refuse it too (the per-account cap), after a lookup.
+            return TOO_MANY_HANDSHAKES
         if not self.token_upgrades.allows(digest, now):
             return TOO_MANY_HANDSHAKES
+        self.stream_token = digest
         return None
+
+    def _unseen_token_allowed(self, address: str, now: float) -> bool:
+        by_address = self.unseen_tokens.count(address, now) / max(self.unseen_tokens.amount, 0.5)
+        prefixes = self.unseen_token_prefixes
+        by_prefix = prefixes.count(prefix_of(address), now) / max(prefixes.amount, 0.5)
+        worst = max(by_address, by_prefix)
+        if worst <= 1:
+            return True
+        # An address with a good recent history (people behind one NAT) gets more room.
+        return worst <= KNOWN_ADDRESS_ALLOWANCE and (
+            known_addresses.standing(address) != UNKNOWN or address in THIS_MACHINE
+        )
 
     def _declared_length(self) -> int | None:
         for name, value in self.headers:
