@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import orjson
 
-from bench.attack.wire import Connection, request_bytes
+from bench.attack.wire import Answer, Connection, request_bytes
 from townsquare.shield.passes import solve
 
 DEADLINE = 2.0  # a request counts as a success if it is answered 2xx within this
@@ -50,6 +50,14 @@ class Instance:
     words: list[str]
 
 
+def _refused_by(answer: Answer) -> str:
+    """ "@door" for a refusal from the connection layer (it closes the connection), for the
+    breakdown by label; "" otherwise."""
+    if answer.status in (429, 503) and answer.headers.get(b"connection", b"").lower() == b"close":
+        return "@door"
+    return ""
+
+
 async def _timed(recorder: Recorder, label: str, connection: Connection, raw: bytes) -> None:
     started = time.monotonic()
     try:
@@ -59,7 +67,7 @@ async def _timed(recorder: Recorder, label: str, connection: Connection, raw: by
         connection.close()
         recorder.add("logged-in", label, started, 0)
         return
-    recorder.add("logged-in", label, started, answer.status)
+    recorder.add("logged-in", label + _refused_by(answer), started, answer.status)
 
 
 async def home_reader(instance: Instance, recorder: Recorder, token: str, source: str) -> None:
@@ -162,6 +170,7 @@ class AnonymousReader:
     async def read(self, path: str) -> None:
         started = time.monotonic()
         status = 0
+        door = ""
         try:
             async with asyncio.timeout(TIMEOUT):
                 for _ in range(3):
@@ -170,13 +179,15 @@ class AnonymousReader:
                         headers["X-Townsquare-Pass"] = self.pass_token
                     answer = await self.connection.send(request_bytes("GET", path, headers))
                     status = answer.status
+                    door = _refused_by(answer)
                     if status != 429 or b"challenge" not in answer.body:
                         break
                     await self._earn_pass(orjson.loads(answer.body)["challenge"])
         except (TimeoutError, ConnectionError, OSError, KeyError, ValueError):
             self.connection.close()
             status = 0
-        self.recorder.add("anonymous", path.split("?")[0].split("/")[3], started, status)
+        label = path.split("?")[0].split("/")[3] + door
+        self.recorder.add("anonymous", label, started, status)
 
     async def _earn_pass(self, challenge: dict[str, object]) -> None:
         value, difficulty = str(challenge["challenge"]), int(str(challenge["difficulty"]))

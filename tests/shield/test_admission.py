@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -224,27 +225,94 @@ async def test_an_address_that_presents_a_valid_token_becomes_known(
     assert known.standing("127.0.49.2") == connections.UNKNOWN
 
 
-async def test_opening_a_stream_waits_for_a_slot_and_holds_it_only_while_opening(
-    app: FastAPI, alice: Person
+async def test_opening_a_stream_waits_for_a_slot_after_tokens_in_good_standing(
+    app: FastAPI, alice: Person, bob: Person
 ) -> None:
     standing.tokens.clear()
-    pin_concurrency(app, 1, (2.0, 0.05, 0.05))
+    standing.remember(digest(bob.token), verified=False)
+    pin_concurrency(app, 1, (5.0, 5.0, 5.0))
     shield = shield_of(app)
     upload = SlowUpload(alice)
     await until(lambda: shield.queue.in_flight == 1)
 
-    # A token this worker has not validated yet costs a lookup: while the worker is full, its
-    # opening waits in the second class and is shed with 503 rather than reach the database.
+    finished: list[str] = []
     forged = client_from(app, "192.0.2.9", {"Authorization": "Bearer made-up"})
-    shed = await forged.get("/api/v1/streaming/user")
-    assert shed.status_code == 503
-    assert shed.headers["Retry-After"] == "2"
-    assert shed.json() == {"error": "The server is too busy right now; try again shortly"}
-    assert shield.metrics.shed[1] == 1
 
+    async def open_forged() -> None:
+        # A token not validated yet costs a lookup: it waits for a slot, and its turn comes
+        # after requests with tokens in good standing.
+        response = await forged.get("/api/v1/streaming/user")
+        assert response.status_code == 401
+        finished.append("made-up stream")
+
+    async def read_bob() -> None:
+        response = await bob.client.get(PUBLIC)
+        assert response.status_code == 404
+        finished.append("bob")
+
+    opening = asyncio.create_task(open_forged())
+    await until(lambda: shield.queue.waiting[0] == 1)
+    reading = asyncio.create_task(read_bob())
+    await until(lambda: shield.queue.waiting[0] == 2)
     assert (await upload.finish()).status_code == 200
-    # With a slot free it is looked up (and found wanting); the slot is given back at once.
-    refused = await forged.get("/api/v1/streaming/user")
-    assert refused.status_code == 401
+    await asyncio.gather(opening, reading)
+    assert finished == ["bob", "made-up stream"]
+    # The opening gave its slot back once it was answered.
     assert shield.queue.in_flight == 0
     await forged.aclose()
+
+
+async def test_a_token_found_invalid_waits_for_no_slot_to_be_refused_again(
+    app: FastAPI, alice: Person
+) -> None:
+    standing.tokens.clear()
+    forged = client_from(app, "192.0.2.9", {"Authorization": "Bearer made-up"})
+    assert (await forged.get("/api/v1/streaming/user")).status_code == 401
+    pin_concurrency(app, 1, (0.05, 0.05, 0.05))
+    shield = shield_of(app)
+    upload = SlowUpload(alice)
+    await until(lambda: shield.queue.in_flight == 1)
+    assert (await forged.get("/api/v1/streaming/user")).status_code == 401
+    # An opening that cannot get a slot in time is shed with 503.
+    other = client_from(app, "192.0.2.10", {"Authorization": "Bearer also-made-up"})
+    shed = await other.get("/api/v1/streaming/user")
+    assert shed.status_code == 503
+    assert shed.headers["Retry-After"] == "1"
+    assert shed.json() == {"error": "The server is too busy right now; try again shortly"}
+    assert (await upload.finish()).status_code == 200
+    await forged.aclose()
+    await other.aclose()
+
+
+async def test_a_token_making_far_more_requests_than_a_person_waits_behind_people(
+    app: FastAPI, alice: Person, bob: Person, carol: Person
+) -> None:
+    standing.tokens.clear()
+    standing.usage.clear()
+    for person in (bob, carol):
+        standing.remember(digest(person.token), verified=False)
+    # Carol's token has just made a few hundred requests on this worker (an account lent to a
+    # flood does that); Bob made none.
+    for _ in range(300):
+        standing.usage.add(digest(carol.token), time.monotonic())
+    pin_concurrency(app, 1, (5.0, 5.0, 5.0))
+    shield = shield_of(app)
+    upload = SlowUpload(alice)
+    await until(lambda: shield.queue.in_flight == 1)
+
+    finished: list[str] = []
+
+    async def fetch(name: str, person: Person) -> None:
+        response = await person.client.get(PUBLIC)
+        assert response.status_code == 404
+        finished.append(name)
+
+    first = asyncio.create_task(fetch("carol", carol))
+    # Served after anonymous requests with a pass, so queued in the second class.
+    await until(lambda: shield.queue.waiting[1] == 1)
+    second = asyncio.create_task(fetch("bob", bob))
+    await until(lambda: shield.queue.waiting[0] == 1)
+    assert (await upload.finish()).status_code == 200
+    await asyncio.gather(first, second)
+    assert finished == ["bob", "carol"]
+    standing.usage.clear()

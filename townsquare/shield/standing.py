@@ -56,8 +56,34 @@ class TokenStanding:
         self._entries.clear()
 
 
+class TokenUsage:
+    """How busy each token has been lately on this worker: its requests, counted with a weight
+    that halves every ``half_life`` seconds (about 7 times its rate per second when steady)."""
+
+    def __init__(self, half_life: float = 5.0, max_entries: int = 100_000) -> None:
+        self.half_life = half_life
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, float]] = {}  # digest -> (usage, when)
+
+    def add(self, token_digest: str, now: float) -> float:
+        """Count one request of the token at ``now``: its usage, this request included."""
+        entry = self._entries.get(token_digest)
+        if entry is None:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # a flood of tokens: everyone starts afresh
+            usage = 1.0
+        else:
+            usage = entry[0] * 0.5 ** (max(0.0, now - entry[1]) / self.half_life) + 1.0
+        self._entries[token_digest] = (usage, now)
+        return usage
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 # One per worker process: tokens validated by any request of this worker.
 tokens = TokenStanding()
+usage = TokenUsage()
 
 
 def remember(token_digest: str, verified: bool) -> None:
