@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -23,6 +24,7 @@ EXTRAS_KEY = "rooms"
 KEEPALIVE = 15.0
 OPEN_ROOM_SECONDS = 2.0
 KEEPALIVE_EVENT = '{"type":"keepalive"}'
+_T = TypeVar("_T")
 
 
 class RoomHub:
@@ -43,6 +45,11 @@ class RoomHub:
         self._users: dict[int, int] = {}  # connections per relay (listeners and speakers)
         self._counts: dict[int, int] = {}
         self._open_rooms: dict[int, float] = {}
+        self._look_ups: dict[int, asyncio.Future[Any]] = {}
+        # Listener count changes not yet on the bus, and the flush that will take them there.
+        self._deltas: dict[int, int] = {}
+        self._next_flush: asyncio.Future[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._counter: asyncio.Task[None] | None = None
         bus.bind(self._deliver)
@@ -57,6 +64,9 @@ class RoomHub:
                 await self._counter
         for relay in list(self.relays.values()):
             relay.close_all("shutdown")
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._flusher, 5.0)
         await self.bus.close()
 
     def open_to_anyone(self, room_id: int) -> bool:
@@ -64,6 +74,17 @@ class RoomHub:
         listeners then costs no database work)."""
         expiry = self._open_rooms.get(room_id)
         return expiry is not None and expiry > time.monotonic()
+
+    async def look_up_once(self, room_id: int, look_up: Callable[[], Awaitable[_T]]) -> _T:
+        """The outcome of ``look_up()``, shared by every caller for ``room_id`` while one is
+        under way (its result or its error)."""
+        pending = self._look_ups.get(room_id)
+        if pending is None:
+            pending = asyncio.ensure_future(look_up())
+            self._look_ups[room_id] = pending
+            pending.add_done_callback(lambda _done: self._look_ups.pop(room_id, None))
+        # Shielded: a caller that goes away does not cancel the others' look-up.
+        return cast(_T, await asyncio.shield(pending))
 
     def note_open(self, room_id: int) -> None:
         if len(self._open_rooms) > 10_000:
@@ -78,6 +99,12 @@ class RoomHub:
             relay.deliver(frame)
 
     async def _enter(self, room_id: int) -> RoomRelay:
+        relay = self.relays.get(room_id)
+        if relay is not None:
+            # Relaying the room already (taken out of ``relays`` before any wait when it
+            # stops): no lock to queue for, which a join storm would do once per listener.
+            self._users[room_id] = self._users.get(room_id, 0) + 1
+            return relay
         async with self._lock:
             relay = self.relays.get(room_id)
             if relay is None:
@@ -104,14 +131,42 @@ class RoomHub:
     ) -> tuple[RoomRelay, Listener]:
         relay = await self._enter(room_id)
         listener = relay.add_listener(account_id, transport)
-        await self.bus.count_listeners(room_id, 1)
+        await self._count(room_id, 1)
         return relay, listener
 
     async def leave(self, relay: RoomRelay, listener: Listener) -> None:
         relay.remove_listener(listener)
         with contextlib.suppress(Exception):
-            await self.bus.count_listeners(relay.room_id, -1)
+            await self._count(relay.room_id, -1)
         await self._exit(relay.room_id)
+
+    async def _count(self, room_id: int, delta: int) -> None:
+        """Add ``delta`` to the room's listener count on the bus; returns once it is there.
+
+        Changes made while a flush is under way go together in the next one, so that a storm
+        of joins costs a bus round trip per flush rather than one per listener (with Redis, a
+        command and, when they all wait at once, a connection each)."""
+        self._deltas[room_id] = self._deltas.get(room_id, 0) + delta
+        if self._next_flush is None:
+            self._next_flush = asyncio.get_running_loop().create_future()
+        flushed = self._next_flush
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="rooms-listener-counts")
+        await asyncio.shield(flushed)
+
+    async def _flush(self) -> None:
+        while self._next_flush is not None:
+            flushed, self._next_flush = self._next_flush, None
+            deltas, self._deltas = self._deltas, {}
+            try:
+                for room_id, delta in deltas.items():
+                    if delta:
+                        await self.bus.count_listeners(room_id, delta)
+            except Exception as error:
+                flushed.set_exception(error)
+                flushed.exception()  # the joins and leaves waiting see it; nobody else need
+            else:
+                flushed.set_result(None)
 
     async def add_speaker(
         self, room_id: int, account_id: int, close: Callable[[str], None]

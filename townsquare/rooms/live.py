@@ -14,9 +14,10 @@ import contextlib
 import logging
 
 from fastapi import WebSocket
+from starlette.types import Scope
 from starlette.websockets import WebSocketDisconnect
 
-from townsquare.api.auth import Viewer
+from townsquare.api.auth import ANONYMOUS, Viewer
 from townsquare.api.errors import ApiError
 from townsquare.api.params import as_id
 from townsquare.api.responses import FastJSON
@@ -29,7 +30,7 @@ from townsquare.rooms.recording import TrackRecorder, room_dir
 from townsquare.rooms.relay import Listener, ListenerClosed, QueuedListener
 from townsquare.rooms.service import check_may_listen, visible_room
 from townsquare.rooms.wire import Transport, transport_of
-from townsquare.state import app_state
+from townsquare.state import AppState, app_state
 from townsquare.streaming.auth import protocol_token, stream_viewer
 
 log = logging.getLogger("townsquare.rooms")
@@ -59,14 +60,35 @@ async def _room_for(websocket: WebSocket, room_id: str, viewer: Viewer) -> tuple
     state = app_state(websocket)
     hub = hub_of(state)
     number = as_id(room_id)
-    if viewer.account_id is None and hub.open_to_anyone(number):
-        return number, False
+    if viewer.account_id is None:
+        if hub.open_to_anyone(number):
+            return number, False
+        # Anonymous listeners joining together (a storm) share one look-up of the room.
+        return await hub.look_up_once(number, lambda: _look_up(state, hub, number, None))
+    return await _look_up(state, hub, number, viewer.account_id)
+
+
+async def _look_up(
+    state: AppState, hub: RoomHub, number: int, account_id: int | None
+) -> tuple[int, bool]:
     async with state.db.read() as session:
-        room = await visible_room(session, number, viewer.account_id)
-        part = await check_may_listen(session, room, viewer.account_id)
+        room = await visible_room(session, number, account_id)
+        part = await check_may_listen(session, room, account_id)
     if room.visibility == "public" and room.state == "live":
         hub.note_open(room.id)
     return room.id, part.may_speak
+
+
+def _anonymous(scope: Scope) -> bool:
+    """Whether the handshake carries nothing that could name a viewer: no token (header,
+    query or subprotocol) and no cookie. Such a listener is anonymous without building a
+    request to look (in a join storm, most are)."""
+    if b"access_token" in scope.get("query_string", b""):
+        return False
+    return all(name not in _CREDENTIAL_HEADERS for name, _value in scope["headers"])
+
+
+_CREDENTIAL_HEADERS = frozenset((b"authorization", b"cookie", b"sec-websocket-protocol"))
 
 
 async def listen(websocket: WebSocket, room_id: str) -> None:
@@ -79,7 +101,7 @@ async def listen(websocket: WebSocket, room_id: str) -> None:
                 "Too many listeners are joining; try again shortly",
                 headers={"Retry-After": JoinAdmission.retry_after(wait)},
             )
-        viewer = await stream_viewer(websocket)
+        viewer = ANONYMOUS if _anonymous(websocket.scope) else await stream_viewer(websocket)
         room, _may_speak = await _room_for(websocket, room_id, viewer)
     except ApiError as error:
         await refuse(websocket, error)
