@@ -17,7 +17,7 @@ from tests.conftest import Person
 from tests.rooms.conftest import OpenRoom, wait_for
 from tests.rooms.webm import opus_webm
 from townsquare.config import Settings
-from townsquare.rooms import frames
+from townsquare.rooms import frames, wire
 from townsquare.rooms.ebml import ClusterSplitter
 from townsquare.rooms.hub import RoomHub
 from townsquare.rooms.relay import (
@@ -178,3 +178,59 @@ async def test_a_socket_listener_closed_under_the_relay_is_let_go() -> None:
     finally:
         transport.abort()
         theirs.close()
+
+
+async def test_writes_to_a_frozen_listener_stop_at_its_budget(
+    tcp_server: str, hub: RoomHub, alice: Person, settings: Settings, open_room: OpenRoom
+) -> None:
+    """Served by uvicorn over real TCP, what waits on the server for a listener that reads
+    nothing is at most its budget and one Cluster (plus the room's small events): the relay
+    stops writing to it there, skips its Clusters, and cuts it off."""
+    data = opus_webm(60.0, bitrate=64_000)
+    clusters = ClusterSplitter().feed(data)
+    largest = max(
+        len(wire.binary_message(frames.media_frame(frames.CLUSTER, 1, c))) for c in clusters
+    )
+    room = await open_room(alice)
+    frozen = frozen_listener(tcp_server, f"/api/v1/rooms/{room['id']}/listen")
+    most_waiting = 0
+    seen: list[SocketListener] = []
+
+    async def watch() -> None:
+        nonlocal most_waiting
+        while True:
+            relay = hub.relays.get(int(room["id"]))
+            for listener in relay.listeners if relay else ():
+                assert isinstance(listener, SocketListener)
+                if listener not in seen:
+                    seen.append(listener)
+            for listener in seen:
+                if listener.closed is None:
+                    most_waiting = max(most_waiting, listener.transport.get_write_buffer_size())
+            await asyncio.sleep(0.002)
+
+    watching = asyncio.create_task(watch())
+    skipped_before = hub.stats.skipped
+    try:
+        await wait_for(lambda: len(seen) == 1)
+        # A slow path to the listener: the kernel takes little of what is written (on
+        # loopback it would otherwise hold megabytes before the relay's budget counted).
+        server_side = seen[0].transport.get_extra_info("socket")
+        server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        speak = f"ws://{tcp_server}/api/v1/rooms/{room['id']}/speak?access_token={alice.token}"
+        async with connect(speak) as speaker:
+            for position in range(0, len(data), 1000):
+                await speaker.send(data[position : position + 1000])
+                await asyncio.sleep(0.003)
+        await wait_for(lambda: bool(seen) and seen[0].closed is not None, 20)
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+        frozen.close()
+    listener = seen[0]
+    assert listener.closed == "too slow"
+    assert hub.stats.skipped > skipped_before
+    # Room events (speaking, listener counts) may go past the budget; they are a few dozen
+    # bytes each, and the budget allows four times over for them.
+    assert most_waiting <= settings.rooms_listener_buffer_bytes + largest + 1024
