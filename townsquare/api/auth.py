@@ -3,11 +3,22 @@
 Routes declare what they need with ``Depends(user("write:statuses"))`` (a logged-in account with
 that scope), ``Depends(app_or_user("read"))`` (a client-credentials token will do), or
 ``Depends(anyone)`` (public endpoints; a token, if sent, must still be valid).
+
+Reading requests (GET and HEAD) take what a token resolved to from a short-lived cache of the
+worker (:class:`TokenCache`) instead of reading the token and its account again: the lookup
+was a statement, a session and an ORM row per request, more than a cached timeline page costs.
+An entry is used for at most ``TOKEN_CACHE_SECONDS`` and only while no write of this process
+has touched tokens, applications or accounts since it was read (``Database.auth_generation``),
+so a token revoked or an account suspended through this worker is refused by its very next
+request, and by every other worker and node within ``TOKEN_CACHE_SECONDS``. Writing requests
+always read the token afresh: what they do is done by an account as it is now.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -21,7 +32,15 @@ from townsquare.oauth.models import OAuthToken
 from townsquare.oauth.scopes import covers
 from townsquare.oauth.tokens import digest
 from townsquare.shield import standing
-from townsquare.state import app_state
+from townsquare.state import AppState, app_state
+
+# How long another worker (or node) may go on serving reads to a token revoked, or an account
+# suspended, elsewhere. Documented in docs/TIMELINES.md; tests/oauth/test_token_cache.py holds
+# it to that.
+TOKEN_CACHE_SECONDS = 2.0
+TOKEN_CACHE_SIZE = 10_000
+_CACHE_KEY = "token_cache"
+_CACHED_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,71 @@ class Viewer:
 
 
 ANONYMOUS = Viewer()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    viewer: Viewer
+    generation: int
+    read_at: float
+    expires_at: dt.datetime | None
+
+
+class TokenCache:
+    """Token digest -> the :class:`Viewer` it resolved to, for reading requests of one worker.
+
+    ``clock`` is the time source (monotonic seconds); tests move it instead of waiting.
+    """
+
+    def __init__(
+        self, *, seconds: float = TOKEN_CACHE_SECONDS, size: int = TOKEN_CACHE_SIZE
+    ) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.clock: Callable[[], float] = time.monotonic
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def get(self, token_digest: str, generation: int) -> Viewer | None:
+        entry = self._entries.get(token_digest)
+        if entry is None:
+            return None
+        if (
+            entry.generation != generation
+            or self.clock() - entry.read_at >= self.seconds
+            or (entry.expires_at is not None and entry.expires_at <= utcnow())
+        ):
+            del self._entries[token_digest]
+            return None
+        return entry.viewer
+
+    def put(
+        self,
+        token_digest: str,
+        viewer: Viewer,
+        *,
+        generation: int,
+        read_at: float,
+        expires_at: dt.datetime | None,
+    ) -> None:
+        if self.seconds <= 0 or self.size <= 0:
+            return
+        self._entries[token_digest] = _Entry(viewer, generation, read_at, expires_at)
+        self._entries.move_to_end(token_digest)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def token_cache(state: AppState) -> TokenCache:
+    """The worker's token cache, made on first use."""
+    cache = state.extras.get(_CACHE_KEY)
+    if cache is None:
+        cache = TokenCache()
+        state.extras[_CACHE_KEY] = cache
+    assert isinstance(cache, TokenCache)
+    return cache
 
 
 def bearer_token(request: Request) -> str | None:
@@ -86,8 +170,19 @@ async def _viewer_for_token(request: Request, token: str) -> Viewer:
 
 
 async def _look_up_token(request: Request, token_digest: str) -> Viewer:
-    db = app_state(request).db
-    async with db.read() as session:
+    state = app_state(request)
+    cacheable = request.scope.get("method") in _CACHED_METHODS
+    cache = token_cache(state) if cacheable else None
+    # Read before the lookup: a revocation committed while it runs moves the generation on,
+    # and what the lookup read is then never used again.
+    generation = state.db.auth_generation
+    if cache is not None:
+        cached = cache.get(token_digest, generation)
+        if cached is not None:
+            return cached
+    read_at = time.monotonic() if cache is None else cache.clock()
+    # One row by a unique index: a quick read (no hop to a connection thread on SQLite).
+    async with state.db.quick_read() as session:
         row = (
             await session.execute(
                 select(OAuthToken, Account)
@@ -107,12 +202,21 @@ async def _look_up_token(request: Request, token_digest: str) -> Viewer:
         raise ApiError(401, "The access token is invalid")
     if account is not None and account.suspended_at is not None:
         raise ApiError(403, "Your login is currently disabled")
-    return Viewer(
+    viewer = Viewer(
         account=account,
         token_id=oauth_token.id,
         app_id=oauth_token.app_id,
         scopes=frozenset(oauth_token.scopes.split()),
     )
+    if cache is not None:
+        cache.put(
+            token_digest,
+            viewer,
+            generation=generation,
+            read_at=read_at,
+            expires_at=oauth_token.expires_at,
+        )
+    return viewer
 
 
 def _check_scope(viewer: Viewer, scope: str | None) -> None:

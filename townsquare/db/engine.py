@@ -3,15 +3,25 @@
 On SQLite every write runs in ``BEGIN IMMEDIATE`` through a one-connection pool per process, so
 writers queue instead of failing with "database is locked" when a read transaction would upgrade;
 reads run in parallel on their own pool (WAL mode). On PostgreSQL both are one ordinary pool.
+
+SQLite also has *quick* reads (:meth:`Database.quick_read`): short, index-bound statements (a
+token looked up, a home-timeline page) run on the event loop's own thread instead of being handed
+to a connection thread and back, which cost more than the statements themselves (each hop wakes
+a thread and takes the GIL twice). A reader in WAL mode never waits for a lock, so such a
+statement cannot stall the loop behind a writer; anything that may scan (search, exports) stays
+on :meth:`Database.read`. On PostgreSQL a quick read is an ordinary read.
 """
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -35,20 +45,70 @@ SQLITE_PRAGMAS = (
 )
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+class _InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection that runs every call on the calling thread (the event loop's).
+
+    For statements known to be short only: while one runs, the loop waits for it.
+    """
+
+    def __init__(self, database: str) -> None:
+        # We emit BEGIN ourselves, so the driver must not (isolation_level=None).
+        super().__init__(
+            lambda: sqlite3.connect(
+                database, timeout=10, isolation_level=None, check_same_thread=False
+            ),
+            64,
+        )
+
+    async def _open(self) -> _InlineConnection:
+        self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+    def stop(self) -> None:  # type: ignore[override]
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def close(self) -> None:
+        self.stop()
+
+
+def _sqlite_engine(
+    url: str, *, immediate: bool, pool_size: int, inline: bool = False
+) -> AsyncEngine:
+    options: dict[str, Any] = {}
+    if inline:
+        database = make_url(url).database or ":memory:"
+
+        async def connect() -> _InlineConnection:
+            connection = _InlineConnection(database)
+            await connection._open()
+            return connection
+
+        options["async_creator"] = connect
+    else:
+        options["connect_args"] = {"timeout": 10, "check_same_thread": False}
     engine = create_async_engine(
         url,
         poolclass=AsyncAdaptedQueuePool,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
-        connect_args={"timeout": 10, "check_same_thread": False},
+        **options,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # We emit BEGIN ourselves, so the driver must not.
-        dbapi_connection.isolation_level = None
+        if not inline:
+            # We emit BEGIN ourselves, so the driver must not. (An inline connection is opened
+            # that way: this setter would wait for a connection thread it does not have.)
+            dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
@@ -77,8 +137,19 @@ def _postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
     )
 
 
+# Writes after which what a token resolves to may have changed: see ``Database.auth_generation``.
+_AUTH_WRITE = re.compile(
+    r"^\s*(?:UPDATE|DELETE\s+FROM)\s+\"?(?:oauth_tokens|oauth_apps|accounts)\b", re.IGNORECASE
+)
+
+
 class Database:
-    """The process's engines and the two kinds of session the application uses."""
+    """The process's engines and the two kinds of session the application uses.
+
+    ``auth_generation`` moves on whenever this process writes to tokens, applications or
+    accounts: when the statement runs and again once its transaction has committed. Whatever
+    was read about a token under an older generation (townsquare/api/auth.py) is not used.
+    """
 
     def __init__(self, url: str, *, pool_size: int = 10, read_url: str = "") -> None:
         self.url = url
@@ -89,6 +160,9 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1)
             self.read_engine = _sqlite_engine(url, immediate=False, pool_size=pool_size)
+            self.quick_read_engine = _sqlite_engine(
+                url, immediate=False, pool_size=pool_size, inline=True
+            )
         else:
             self.write_engine = _postgres_engine(url, pool_size=pool_size)
             # Reads may go to standbys (through a router such as HAProxy); a standby that is
@@ -96,8 +170,19 @@ class Database:
             self.read_engine = (
                 _postgres_engine(read_url, pool_size=pool_size) if read_url else self.write_engine
             )
+            self.quick_read_engine = self.read_engine
+        self.auth_generation = 0
+
+        @event.listens_for(self.write_engine.sync_engine, "before_cursor_execute")
+        def _on_execute(*args: Any) -> None:
+            if _AUTH_WRITE.match(args[2]):
+                self.auth_generation += 1
+
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._quick_read_sessions = async_sessionmaker(
+            self.quick_read_engine, expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,14 +191,27 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session whose work commits when the block ends, or rolls back on an exception."""
+        generation = self.auth_generation
         async with self._write_sessions() as session, session.begin():
             yield session
+        if self.auth_generation != generation:
+            # Committed now: a token lookup that began before the commit read the old rows.
+            self.auth_generation += 1
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._read_sessions() as session:
             yield session
             # Rows read here are used after the block; a rollback would expire them.
+            session.expunge_all()
+            await session.rollback()
+
+    @asynccontextmanager
+    async def quick_read(self) -> AsyncIterator[AsyncSession]:
+        """A read session for short statements that use an index throughout (see the module's
+        docstring); the same as :meth:`read` on PostgreSQL."""
+        async with self._quick_read_sessions() as session:
+            yield session
             session.expunge_all()
             await session.rollback()
 
@@ -129,3 +227,5 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.quick_read_engine is not self.read_engine:
+            await self.quick_read_engine.dispose()
