@@ -16,6 +16,8 @@ stop the muter from opening a status on purpose.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import ColumnElement, CompoundSelect, and_, exists, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,16 +99,19 @@ async def suspended_ids(session: AsyncSession) -> set[int]:
     return {row[0] for row in rows}
 
 
-def hidden_accounts_query(viewer_id: int) -> CompoundSelect[int]:
+def hidden_accounts_query(
+    viewer_id: int | ColumnElement[int], now: ColumnElement[dt.datetime] | None = None
+) -> CompoundSelect[int]:
     """The statement behind :func:`hidden_account_ids`, for callers that read it together with
-    something else (the viewer's own id may be among its rows: leave it out)."""
+    something else (the viewer's own id may be among its rows: leave it out). A statement built
+    once passes bound parameters for ``viewer_id`` and ``now`` (the time mutes expire against)."""
     return union(
         select(Account.id).where(Account.suspended_at.is_not(None)),
         select(Block.target_account_id).where(Block.account_id == viewer_id),
         select(Block.account_id).where(Block.target_account_id == viewer_id),
         select(Mute.target_account_id).where(
             Mute.account_id == viewer_id,
-            or_(Mute.expires_at.is_(None), Mute.expires_at > utcnow()),
+            or_(Mute.expires_at.is_(None), Mute.expires_at > (utcnow() if now is None else now)),
         ),
     )
 

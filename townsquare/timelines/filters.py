@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, true
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, exists, or_, select, true
 from sqlalchemy.orm import aliased
 
 from townsquare.graph.models import Follow
@@ -15,25 +15,29 @@ from townsquare.timelines.models import ListMember, UserList
 
 Original = aliased(Status, name="original")
 
+# An account id, or a bound parameter standing for one in a statement built once and reused.
+AccountId = int | ColumnElement[int]
 
-def with_viewable_reblogs(query: Select[Any], hidden: set[int]) -> Select[Any]:
+
+def with_viewable_reblogs(query: Select[Any], hidden: set[int] | BindParameter[int]) -> Select[Any]:
     """Keep plain statuses, and reblogs whose original is open and by no one hidden.
 
     Only public and unlisted statuses can be reblogged, so that is all a reader needs to check.
+    ``hidden`` may be an expanding bound parameter (a statement built once).
     """
     condition: ColumnElement[bool] = Original.visibility.in_(OPEN_VISIBILITIES)
-    if hidden:
+    if isinstance(hidden, BindParameter) or hidden:
         condition = and_(condition, Original.account_id.not_in(hidden))
     return query.outerjoin(Original, Original.id == Status.reblog_of_id).where(
         or_(Status.reblog_of_id.is_(None), condition)
     )
 
 
-def follows(follower_id: int) -> Select[Any]:
+def follows(follower_id: AccountId) -> Select[Any]:
     return select(Follow.target_account_id).where(Follow.account_id == follower_id)
 
 
-def follows_author(reader_id: int) -> ColumnElement[bool]:
+def follows_author(reader_id: AccountId) -> ColumnElement[bool]:
     return exists().where(
         Follow.account_id == reader_id, Follow.target_account_id == Status.account_id
     )
@@ -46,7 +50,7 @@ def not_a_reply_to_others() -> ColumnElement[bool]:
     )
 
 
-def reply_shown_in_home(reader_id: int) -> ColumnElement[bool]:
+def reply_shown_in_home(reader_id: AccountId) -> ColumnElement[bool]:
     """Replies to someone else show only to readers who follow that someone (or are them)."""
     return or_(
         not_a_reply_to_others(),
@@ -61,7 +65,7 @@ def has_media(only_media: bool) -> ColumnElement[bool]:
     return exists().where(MediaAttachment.status_id == Status.id)
 
 
-def in_exclusive_list_of(reader_id: int) -> ColumnElement[bool]:
+def in_exclusive_list_of(reader_id: AccountId) -> ColumnElement[bool]:
     """Authors the reader put in an exclusive list: read there, not in the home timeline."""
     return Status.account_id.in_(
         select(ListMember.account_id)
@@ -70,7 +74,7 @@ def in_exclusive_list_of(reader_id: int) -> ColumnElement[bool]:
     )
 
 
-def has_tag_followed_by(reader_id: int) -> ColumnElement[bool]:
+def has_tag_followed_by(reader_id: AccountId) -> ColumnElement[bool]:
     """Public statuses carrying a hashtag the reader follows."""
     return and_(
         Status.visibility == "public",

@@ -8,13 +8,29 @@ and that nobody involved is hidden from them.
 
 from __future__ import annotations
 
-from sqlalchemy import literal, or_, select, union_all
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    CompoundSelect,
+    Integer,
+    Select,
+    bindparam,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from townsquare.accounts.models import Account
 from townsquare.api.pagination import Page
-from townsquare.graph.models import Follow
-from townsquare.privacy import hidden_accounts_query, not_hidden
+from townsquare.db.base import utcnow
+from townsquare.graph.models import Follow, Mute
+from townsquare.privacy import hidden_accounts_query
 from townsquare.statuses.models import Status
 from townsquare.timelines.filters import (
     follows_author,
@@ -27,29 +43,83 @@ from townsquare.timelines.models import HomeFeedEntry
 from townsquare.timelines.recipients import HOME_VISIBILITIES
 from townsquare.timelines.retention import feed_boundary
 
+# The statements of a page are built once per shape (which paging bounds are given) and reused
+# with bound parameters: building them, and SQLAlchemy's cache key for them, cost more CPU than
+# SQLite takes to run them (about 1 ms a page).
+_READER: BindParameter[int] = bindparam("reader_id", type_=BigInteger)
+_HIDDEN: BindParameter[int] = bindparam("hidden", type_=BigInteger, expanding=True)
+_AUTHORS: BindParameter[int] = bindparam("authors", type_=BigInteger, expanding=True)
+_WITH_REBLOGS: BindParameter[int] = bindparam("with_reblogs", type_=BigInteger, expanding=True)
+_LIMIT: BindParameter[int] = bindparam("limit", type_=Integer)
+# A page's bounds: (max_id, since_id, min_id) given or not, and whether it reads oldest first.
+_Shape = tuple[bool, bool, bool, bool]
+
+
+def _shape(page: Page) -> _Shape:
+    return (
+        page.max_id is not None,
+        page.since_id is not None,
+        page.min_id is not None,
+        page.ascending,
+    )
+
+
+def _page_values(page: Page) -> dict[str, Any]:
+    return {
+        "max_id": page.max_id,
+        "since_id": page.since_id,
+        "min_id": page.min_id,
+        "limit": page.limit,
+    }
+
+
+def _bounded(
+    query: Select[Any], column: InstrumentedAttribute[int], shape: _Shape, *, order: Any = None
+) -> Select[Any]:
+    """:meth:`Page.apply` with bound parameters instead of the page's values."""
+    has_max, has_since, has_min, ascending = shape
+    if has_max:
+        query = query.where(column < bindparam("max_id", type_=BigInteger))
+    if has_since:
+        query = query.where(column > bindparam("since_id", type_=BigInteger))
+    if has_min:
+        query = query.where(column > bindparam("min_id", type_=BigInteger))
+    key = column if order is None else order
+    return query.order_by(key.asc() if ascending else key.desc()).limit(_LIMIT)
+
+
+@cache
+def _feed_statement(shape: _Shape) -> Select[Any]:
+    query = (
+        select(Status)
+        .join(HomeFeedEntry, HomeFeedEntry.status_id == Status.id)
+        .where(
+            HomeFeedEntry.account_id == _READER,
+            HomeFeedEntry.status_id >= bindparam("boundary", type_=BigInteger),
+            or_(
+                Status.account_id == _READER,
+                follows_author(_READER),
+                has_tag_followed_by(_READER),
+            ),
+            ~in_exclusive_list_of(_READER),
+            Status.account_id.not_in(_HIDDEN),
+        )
+    )
+    return _bounded(with_viewable_reblogs(query, _HIDDEN), HomeFeedEntry.status_id, shape)
+
 
 async def home_timeline(
     session: AsyncSession, reader_id: int, page: Page, *, pull_threshold: int
 ) -> list[Status]:
     hidden, pulled = await _reader_context(session, reader_id, pull_threshold)
     boundary = feed_boundary()
-    feed_query = (
-        select(Status)
-        .join(HomeFeedEntry, HomeFeedEntry.status_id == Status.id)
-        .where(
-            HomeFeedEntry.account_id == reader_id,
-            HomeFeedEntry.status_id >= boundary,
-            or_(
-                Status.account_id == reader_id,
-                follows_author(reader_id),
-                has_tag_followed_by(reader_id),
-            ),
-            ~in_exclusive_list_of(reader_id),
-            not_hidden(hidden),
-        )
-    )
-    feed_query = with_viewable_reblogs(feed_query, hidden)
-    statuses = list((await session.scalars(page.apply(feed_query, HomeFeedEntry.status_id))).all())
+    values = {
+        "reader_id": reader_id,
+        "boundary": boundary,
+        "hidden": sorted(hidden),
+        **_page_values(page),
+    }
+    statuses = list((await session.scalars(_feed_statement(_shape(page)), values)).all())
 
     if pulled:
         statuses += await _pulled_statuses(
@@ -66,19 +136,28 @@ async def home_timeline(
     return _merge(statuses, page)
 
 
+_hidden_from_reader = hidden_accounts_query(
+    _READER, bindparam("now", type_=Mute.expires_at.type)
+).subquery()
+_READER_CONTEXT: CompoundSelect[Any] = union_all(
+    select(literal("h"), _hidden_from_reader.c[0], literal(False)),
+    select(literal("b"), Follow.target_account_id, Follow.show_reblogs)
+    .join(Account, Account.id == Follow.target_account_id)
+    .where(
+        Follow.account_id == _READER,
+        Account.followers_count >= bindparam("pull_threshold", type_=Integer),
+    ),
+)
+
+
 async def _reader_context(
     session: AsyncSession, reader_id: int, pull_threshold: int
 ) -> tuple[set[int], dict[int, bool]]:
     """The accounts hidden from the reader, and the big authors they follow (with whether they
     want their reblogs), in one statement: both are read on every page."""
-    hidden_query = hidden_accounts_query(reader_id).subquery()
     rows = await session.execute(
-        union_all(
-            select(literal("h"), hidden_query.c[0], literal(False)),
-            select(literal("b"), Follow.target_account_id, Follow.show_reblogs)
-            .join(Account, Account.id == Follow.target_account_id)
-            .where(Follow.account_id == reader_id, Account.followers_count >= pull_threshold),
-        )
+        _READER_CONTEXT,
+        {"reader_id": reader_id, "now": utcnow(), "pull_threshold": pull_threshold},
     )
     hidden: set[int] = set()
     big_authors: dict[int, bool] = {}
@@ -114,6 +193,34 @@ async def _followed_authors(session: AsyncSession, reader_id: int) -> dict[int, 
     return {row.target_account_id: row.show_reblogs for row in rows}
 
 
+@cache
+def _pulled_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
+    query = select(Status).where(
+        Status.account_id.in_(_AUTHORS),
+        Status.visibility.in_(HOME_VISIBILITIES),
+        or_(Status.reblog_of_id.is_(None), Status.account_id.in_(_WITH_REBLOGS)),
+        or_(Status.account_id == _READER, reply_shown_in_home(_READER)),
+        ~in_exclusive_list_of(_READER),
+        Status.account_id.not_in(_HIDDEN),
+    )
+    ascending = shape[3]
+    if before:
+        query = query.where(Status.id < bindparam("before", type_=BigInteger))
+    if beyond:
+        # Only statuses that could displace one of the feed's: a big author's whole history is
+        # otherwise read and sorted on every page (hundreds of rows for a few authors).
+        edge = bindparam("beyond", type_=BigInteger)
+        query = query.where(Status.id < edge if ascending else Status.id > edge)
+    query = with_viewable_reblogs(query, _HIDDEN)
+    if before:
+        return _bounded(query, Status.id, shape)
+    # Big authors only: ordered by ``id + 0``, not ``id``. With a LIMIT, ordering by the
+    # primary key lets PostgreSQL walk the statuses backwards hoping to meet these few
+    # authors soon (30-50 ms per page on a million statuses); an expression makes it read
+    # their statuses through (account_id, id) and sort those instead (about 5 ms).
+    return _bounded(query, Status.id, shape, order=Status.id + 0)
+
+
 async def _pulled_statuses(
     session: AsyncSession,
     reader_id: int,
@@ -124,30 +231,17 @@ async def _pulled_statuses(
     before: int | None = None,
     beyond: int | None = None,
 ) -> list[Status]:
-    with_reblogs = [author for author, wanted in authors.items() if wanted]
-    query = select(Status).where(
-        Status.account_id.in_(list(authors)),
-        Status.visibility.in_(HOME_VISIBILITIES),
-        or_(Status.reblog_of_id.is_(None), Status.account_id.in_(with_reblogs)),
-        or_(Status.account_id == reader_id, reply_shown_in_home(reader_id)),
-        ~in_exclusive_list_of(reader_id),
-        not_hidden(hidden),
-    )
-    if before is not None:
-        query = query.where(Status.id < before)
-    if beyond is not None:
-        # Only statuses that could displace one of the feed's: a big author's whole history is
-        # otherwise read and sorted on every page (hundreds of rows for a few authors).
-        query = query.where(Status.id < beyond if page.ascending else Status.id > beyond)
-    query = page.apply(with_viewable_reblogs(query, hidden), Status.id)
-    if before is None:
-        # Big authors only: ordered by ``id + 0``, not ``id``. With a LIMIT, ordering by the
-        # primary key lets PostgreSQL walk the statuses backwards hoping to meet these few
-        # authors soon (30-50 ms per page on a million statuses); an expression makes it read
-        # their statuses through (account_id, id) and sort those instead (about 5 ms).
-        order = Status.id + 0
-        query = query.order_by(None).order_by(order.asc() if page.ascending else order.desc())
-    return list((await session.scalars(query)).all())
+    statement = _pulled_statement(_shape(page), before is not None, beyond is not None)
+    values = {
+        "reader_id": reader_id,
+        "authors": sorted(authors),
+        "with_reblogs": sorted(author for author, wanted in authors.items() if wanted),
+        "hidden": sorted(hidden),
+        "before": before,
+        "beyond": beyond,
+        **_page_values(page),
+    }
+    return list((await session.scalars(statement, values)).all())
 
 
 def _merge(statuses: list[Status], page: Page) -> list[Status]:
