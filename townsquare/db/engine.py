@@ -212,8 +212,8 @@ class Database:
         docstring); the same as :meth:`read` on PostgreSQL."""
         async with self._quick_read_sessions() as session:
             yield session
-            session.expunge_all()
-            await session.rollback()
+            # Closing expunges the rows read (they stay usable) and the pool rolls back the
+            # connection: the ORM rollback on top of that is not needed.
 
     async def ping(self) -> bool:
         try:
