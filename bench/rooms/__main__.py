@@ -15,23 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import resource
+import statistics
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.rooms.clients import (
-    Tally,
-    open_listener,
-    storm_part,
-)
-from bench.rooms.crowd import Clients, Crowd, default_processes, shares
+from bench.rooms.clients import Tally, open_listener
+from bench.rooms.crowd import Clients, Crowd, default_processes
 from bench.rooms.nodes import (
     HOST,
     WS_IMPLEMENTATION,
@@ -42,6 +37,7 @@ from bench.rooms.nodes import (
     townsquare_node,
 )
 from bench.rooms.report import report
+from bench.rooms.storm import served, storm_live
 from bench.rooms.stream import Stream, speak
 from tests.postgres_server import free_port
 
@@ -54,6 +50,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--probes", type=int, default=20)
     parser.add_argument("--late", type=int, default=10)
     parser.add_argument("--storm", type=int, default=3_000)
+    parser.add_argument(
+        "--frozen-rounds",
+        type=int,
+        default=3,
+        help="Pairs of streams without and with 1%% frozen listeners, in alternating order.",
+    )
     parser.add_argument("--skip-machine", action="store_true")
     parser.add_argument("--ws", default="auto", help="uvicorn's WebSocket implementation.")
     parser.add_argument(
@@ -139,6 +141,7 @@ async def steady(
         "deliveries_per_s": deliveries / elapsed,
         "deliveries_per_cpu_s": deliveries / cpu if cpu else float("nan"),
         "cpu_share": cpu / elapsed,
+        "relay_ms": [round(value * 1000, 3) for value in relay],
         "relay_p50_ms": percentile(relay, 0.5) * 1000,
         "relay_p99_ms": percentile(relay, 0.99) * 1000,
         "e2e_p50_ms": percentile(end_to_end, 0.5) * 1000,
@@ -176,40 +179,42 @@ async def late_joiners(
     return waits
 
 
-async def storm(port: int, path: str, count: int) -> dict[str, Any]:
-    """``count`` joins at once against the admission rate, retried with jitter like the player.
+def frozen_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per pair of streams, the change that frozen listeners made to the others' relay latency;
+    the median change and its spread, and the p99 of all the pairs' latencies together."""
 
-    The joins come from several client processes (one per 750), so that what is measured is
-    the server's admission and not how fast one Python process can open connections.
-    """
-    processes = max(1, min(4, count // 750))
-    context = multiprocessing.get_context("spawn")
-    loop = asyncio.get_running_loop()
-    # Time for the processes to start; every share begins at the same moment.
-    started = time.monotonic() + 3.0
-    deadline = started + 60
-    with ProcessPoolExecutor(processes, mp_context=context) as pool:
-        parts = await asyncio.gather(
-            *(
-                loop.run_in_executor(pool, storm_part, HOST, port, path, share, started, deadline)
-                for share in shares(count, processes)
-            )
-        )
-    admitted_at = [moment for part in parts for moment in part["admitted_at"]]
-    admitted = sum(part["admitted"] for part in parts)
-    elapsed = (max(admitted_at) if admitted_at else time.monotonic()) - started
-    per_second: dict[int, int] = {}
-    for moment in admitted_at:
-        per_second[int(moment - started)] = per_second.get(int(moment - started), 0) + 1
+    def change(pair: dict[str, Any], key: str) -> float:
+        before = pair["steady"][key]
+        return (pair["frozen"][key] / before - 1) * 100 if before else float("nan")
+
+    p99 = [change(pair, "relay_p99_ms") for pair in rounds]
+    p50 = [change(pair, "relay_p50_ms") for pair in rounds]
+    pooled = {
+        kind: [value for pair in rounds for value in pair[kind]["relay_ms"]]
+        for kind in ("steady", "frozen")
+    }
+    steady_p99 = percentile(pooled["steady"], 0.99)
+    frozen_p99 = percentile(pooled["frozen"], 0.99)
     return {
-        "admitted": admitted,
-        "refused_503": sum(part["refused"] for part in parts),
-        "failed": sum(part["failed"] for part in parts),
-        "seconds": elapsed,
-        "joins_per_s": admitted / elapsed if elapsed else float("nan"),
-        "peak_per_s": max(per_second.values()) if per_second else 0,
-        "processes": processes,
-        "load": load(),
+        "count": len(rounds),
+        "p99_changes": p99,
+        "p99_change_median": statistics.median(p99),
+        "p50_changes": p50,
+        "p50_change_median": statistics.median(p50),
+        "pooled_steady_p99_ms": steady_p99,
+        "pooled_frozen_p99_ms": frozen_p99,
+        "pooled_p99_change": (frozen_p99 / steady_p99 - 1) * 100 if steady_p99 else float("nan"),
+        "pairs": [
+            {
+                kind: {
+                    key: pair[kind][key]
+                    for key in ("relay_p50_ms", "relay_p99_ms", "received", "load", "skipped")
+                }
+                for kind in ("steady", "frozen")
+            }
+            for pair in rounds
+        ],
+        "others_received_min": min(pair["frozen"]["received"] for pair in rounds),
     }
 
 
@@ -228,6 +233,7 @@ async def measure_crowd(
     framed: bool,
     client_processes: int,
     frozen_share: float = 0.01,
+    frozen_rounds: int = 3,
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {"name": name}
     ports = [node.port for node in nodes]
@@ -241,14 +247,37 @@ async def measure_crowd(
         figures["steady"] = await steady(
             nodes, speaker_url, stream, clients, framed=framed, listeners=count
         )
-        if frozen_share:
-            # Held in this process: they read nothing, so they cost it nothing.
+
+        async def with_frozen() -> dict[str, Any]:
+            # Held in this process and opened afresh for each stream: they read nothing, so
+            # they cost this process nothing.
             frozen = Crowd()
             await frozen.open(ports, listen_path, max(1, int(count * frozen_share)), frozen=True)
-            figures["frozen"] = await steady(
-                nodes, speaker_url, stream, clients, framed=framed, listeners=count
-            )
-            frozen.close()
+            try:
+                return await steady(
+                    nodes, speaker_url, stream, clients, framed=framed, listeners=count
+                )
+            finally:
+                frozen.close()
+
+        # Streams without and with frozen listeners alternate (A B, B A, A B, ...), so that a
+        # drift in the machine's load weighs on both alike; each pair gives one change. The
+        # first stream above is not one of them: a first stream is often slower.
+        rounds = []
+        for number in range(frozen_rounds if frozen_share else 0):
+            pair: dict[str, Any] = {}
+            for kind in ("frozen", "steady") if number % 2 else ("steady", "frozen"):
+                if kind == "frozen":
+                    pair[kind] = await with_frozen()
+                else:
+                    pair[kind] = await steady(
+                        nodes, speaker_url, stream, clients, framed=framed, listeners=count
+                    )
+                await asyncio.sleep(1.0)  # the frozen listeners are let go
+            rounds.append(pair)
+        if rounds:
+            figures["frozen"] = rounds[0]["frozen"]
+            figures["rounds"] = frozen_summary(rounds)
     finally:
         clients.stop()
     return figures
@@ -279,6 +308,7 @@ async def run(args: argparse.Namespace) -> str:
                 args.probes,
                 framed=True,
                 client_processes=args.client_processes,
+                frozen_rounds=args.frozen_rounds,
             )
         finally:
             base.stop()
@@ -299,6 +329,7 @@ async def run(args: argparse.Namespace) -> str:
                 args.probes,
                 framed=False,
                 client_processes=args.client_processes,
+                frozen_rounds=args.frozen_rounds,
             )
             await wait_listeners_gone([node])
             results["late"] = await late_joiners(
@@ -307,11 +338,15 @@ async def run(args: argparse.Namespace) -> str:
         finally:
             node.stop()
 
+        # The join storm, into the live room (a speaker streams throughout): one process
+        # admitting 1,000 joins a second.
         storm_node = townsquare_node(
             "storm", tmp, data_dir, prepare=False, TOWNSQUARE_ROOMS_JOIN_RATE="1000"
         )
         try:
-            results["storm"] = await storm(storm_node.port, listen_path, args.storm)
+            results["storm"] = await storm_live(
+                storm_node.port, room, token, args.storm, storm_node.cpu
+            )
             results["storm_rate"] = 1000
         finally:
             storm_node.stop()
@@ -341,6 +376,12 @@ async def run(args: argparse.Namespace) -> str:
                 finally:
                     for one in nodes:
                         one.stop()
+                # The same storm against ``townsquare serve --workers 2`` (its workers sharing
+                # the room through Redis), each worker admitting 1,000 joins a second.
+                with served(tmp, 2, 1000, redis_url) as (port, cpu):
+                    results["storm_two_workers"] = await storm_live(
+                        port, room, token, args.storm, cpu
+                    )
     results["load_end"] = load()
     # The raw figures too, so that a report can be made again from them.
     args.output.with_suffix(".json").write_bytes(orjson.dumps(results))

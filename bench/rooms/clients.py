@@ -51,6 +51,8 @@ class Listener(asyncio.Protocol):
         self.upgraded: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.first_cluster_at: float | None = None
         self.got_init = False
+        # Resolved with the moment the first INIT frame (a track's init segment) arrived.
+        self.initialised: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None  # uvloop's is not a subclass
         self._buffer = bytearray()
         self.clusters = 0
@@ -122,6 +124,8 @@ class Listener(asyncio.Protocol):
                             self.arrivals[index] = now
                 elif kind == INIT:
                     self.got_init = True
+                    if not self.initialised.done():
+                        self.initialised.set_result(time.monotonic())
             elif opcode == 9 and self.transport is not None:
                 # A pong, masked with a zero key (so the payload goes as is).
                 payload = bytes(buffer[start:end])
@@ -135,6 +139,8 @@ class Listener(asyncio.Protocol):
         self.tally.closed += 1
         if not self.upgraded.done():
             self.upgraded.set_result(0)
+        if not self.initialised.done():
+            self.initialised.set_result(0.0)
 
 
 async def open_listener(
@@ -166,10 +172,16 @@ async def open_listener(
 
 @dataclass
 class JoinResult:
+    """One client process's share of a join storm. A join is done when the listener has the
+    live track's init segment (its INIT frame), not merely the 101 of its handshake."""
+
     admitted: int = 0
+    joined: int = 0
     refused: int = 0
     failed: int = 0
+    no_init: int = 0
     admitted_at: list[float] = field(default_factory=list)
+    joined_at: list[float] = field(default_factory=list)
     listeners: list[Listener] = field(default_factory=list)
 
 
@@ -188,6 +200,15 @@ async def join_with_retries(
             result.admitted += 1
             result.admitted_at.append(time.monotonic())
             result.listeners.append(listener)
+            try:
+                initialised = await asyncio.wait_for(asyncio.shield(listener.initialised), 10)
+            except TimeoutError:
+                initialised = 0.0
+            if initialised:
+                result.joined += 1
+                result.joined_at.append(initialised)
+            else:
+                result.no_init += 1
             return
         if status == 503:
             result.refused += 1
@@ -203,7 +224,12 @@ def storm_part(
 ) -> dict[str, Any]:
     """One client process's share of a join storm, started at ``start_at`` (time.monotonic(),
     one clock for every process of the machine) so that the shares arrive together."""
-    return asyncio.run(_storm_part(host, port, path, count, start_at, deadline))
+    try:
+        import uvloop
+
+        return uvloop.run(_storm_part(host, port, path, count, start_at, deadline))
+    except ImportError:
+        return asyncio.run(_storm_part(host, port, path, count, start_at, deadline))
 
 
 async def _storm_part(
@@ -212,15 +238,21 @@ async def _storm_part(
     result = JoinResult()
     tally = Tally()
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    cpu_before = time.process_time()
     await asyncio.gather(
         *(join_with_retries(host, port, path, tally, result, deadline) for _ in range(count))
     )
+    cpu = time.process_time() - cpu_before
     for listener in result.listeners:
         if listener.transport is not None:
             listener.transport.close()
     return {
+        "cpu_s": cpu,
         "admitted": result.admitted,
+        "joined": result.joined,
         "refused": result.refused,
         "failed": result.failed,
+        "no_init": result.no_init,
         "admitted_at": result.admitted_at,
+        "joined_at": result.joined_at,
     }

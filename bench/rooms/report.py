@@ -7,6 +7,8 @@ import os
 import statistics
 from typing import Any
 
+from bench.rooms.storm import describe
+
 
 def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
     ts, base = results["townsquare"], results["baseline"]
@@ -16,10 +18,6 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
             f"| {label} | {format(ts[phase][key], fmt)} | {format(base[phase][key], fmt)} | {aim} |"
         )
 
-    def change(figures: dict[str, Any]) -> float:
-        before = figures["steady"]["relay_p99_ms"]
-        return (figures["frozen"]["relay_p99_ms"] / before - 1) * 100 if before else float("nan")
-
     def clients(phase: dict[str, Any]) -> str:
         return (
             f"{phase['client_cpu_share']:.2f} in {phase['client_processes']} "
@@ -27,7 +25,22 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
             f"speaker {phase['speaker_cpu_share']:.2f}"
         )
 
-    frozen_change, base_change = change(ts), change(base)
+    def rounds(figures: dict[str, Any]) -> dict[str, Any]:
+        value: dict[str, Any] = figures["rounds"]
+        return value
+
+    def spread(figures: dict[str, Any], key: str) -> str:
+        r = rounds(figures)
+        changes = r[f"{key}_changes"]
+        return f"{r[f'{key}_change_median']:+.0f}% ({min(changes):+.0f}% to {max(changes):+.0f}%)"
+
+    def pooled(figures: dict[str, Any]) -> str:
+        r = rounds(figures)
+        return (
+            f"{r['pooled_steady_p99_ms']:.1f} → {r['pooled_frozen_p99_ms']:.1f} ms "
+            f"({r['pooled_p99_change']:+.0f}%)"
+        )
+
     late = results["late"]
     command = f"python -m bench.rooms --listeners {args.listeners} --seconds {args.seconds:g}"
     if args.client_processes:
@@ -68,11 +81,22 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
         f"| Client processes' CPU (cores busy) | {clients(ts['steady'])} | "
         f"{clients(base['steady'])} | — |",
         row("Load average during the stream", "load", "steady", "", "—"),
-        row("With 1% frozen listeners: relay p99 (ms)", "relay_p99_ms", "frozen", ".1f", "—"),
-        f"| … change of the others' relay p99 | {frozen_change:+.0f}% | {base_change:+.0f}% | "
-        "< 10% |",
+        row(
+            "With 1% frozen listeners (first pair): relay p99 (ms)",
+            "relay_p99_ms",
+            "frozen",
+            ".1f",
+            "—",
+        ),
+        f"| … change of the others' relay p99, median of {rounds(ts)['count']} pairs "
+        f"(range) | {spread(ts, 'p99')} | {spread(base, 'p99')} | < 10% |",
+        f"| … the same for relay p50 | {spread(ts, 'p50')} | {spread(base, 'p50')} | — |",
+        f"| … relay p99 of all pairs' streams together, without → with (change) | "
+        f"{pooled(ts)} | {pooled(base)} | — |",
+        f"| … lowest share of Clusters received by the others | "
+        f"{rounds(ts)['others_received_min']:.3f} | {rounds(base)['others_received_min']:.3f} "
+        "| 1 |",
         row("… probe latency p99 (ms)", "e2e_p99_ms", "frozen", ".1f", "—"),
-        row("… Clusters received by the others", "received", "frozen", ".3f", "1"),
         f"| … client processes' CPU (cores busy) | {clients(ts['frozen'])} | "
         f"{clients(base['frozen'])} | — |",
         "",
@@ -85,14 +109,13 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
             "",
         ]
     s = results["storm"]
-    lines += [
-        f"Join storm: {args.storm} listeners joining at once from {s.get('processes', 1)} client "
-        f"processes against an admission rate of "
-        f"{results['storm_rate']}/s, retrying after 503 with jitter: {s['admitted']} admitted in "
-        f"{s['seconds']:.1f} s ({s['joins_per_s']:.0f} joins/s, peak {s['peak_per_s']}/s), "
-        f"{s['refused_503']} answers 503, {s['failed']} failures; load {s['load']}.",
-        "",
-    ]
+    lines += [f"Join storm: {describe(s, results['storm_rate'], 1)}", ""]
+    if "storm_two_workers" in results:
+        lines += [
+            "The same storm against `townsquare serve --workers 2` (the room shared through "
+            f"Redis): {describe(results['storm_two_workers'], results['storm_rate'], 2)}",
+            "",
+        ]
     if "machine" in results:
         m = results["machine"]
         st = m["steady"]
