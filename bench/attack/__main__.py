@@ -266,6 +266,8 @@ async def run_configuration(
         if capacity is None:
             capacity = await calibrate(instance, [token for _, token in users[20:52]])
             print(f"capacity: {capacity:,.0f} home-timeline requests/s", flush=True)
+            # Let the workers finish what the closed loop left them before the baseline.
+            await asyncio.sleep(2.0)
         app = await fetch_json(port, "POST", "/api/v1/apps")
         context = {
             "port": port,

@@ -170,7 +170,7 @@ class AnonymousReader:
     async def read(self, path: str) -> None:
         started = time.monotonic()
         status = 0
-        door = ""
+        door = solved = ""
         try:
             async with asyncio.timeout(TIMEOUT):
                 for _ in range(3):
@@ -182,11 +182,12 @@ class AnonymousReader:
                     door = _refused_by(answer)
                     if status != 429 or b"challenge" not in answer.body:
                         break
+                    solved = "+pow"  # this read includes solving a challenge
                     await self._earn_pass(orjson.loads(answer.body)["challenge"])
         except (TimeoutError, ConnectionError, OSError, KeyError, ValueError):
             self.connection.close()
             status = 0
-        label = path.split("?")[0].split("/")[3] + door
+        label = path.split("?")[0].split("/")[3] + door + solved
         self.recorder.add("anonymous", label, started, status)
 
     async def _earn_pass(self, challenge: dict[str, object]) -> None:

@@ -239,8 +239,8 @@ async def test_opening_a_stream_waits_for_a_slot_after_tokens_in_good_standing(
     forged = client_from(app, "192.0.2.9", {"Authorization": "Bearer made-up"})
 
     async def open_forged() -> None:
-        # A token not validated yet costs a lookup: it waits for a slot, and its turn comes
-        # after requests with tokens in good standing.
+        # A token not validated yet costs a lookup: it waits for a slot in the second class,
+        # and its turn comes after requests with tokens in good standing.
         response = await forged.get("/api/v1/streaming/user")
         assert response.status_code == 401
         finished.append("made-up stream")
@@ -251,9 +251,9 @@ async def test_opening_a_stream_waits_for_a_slot_after_tokens_in_good_standing(
         finished.append("bob")
 
     opening = asyncio.create_task(open_forged())
-    await until(lambda: shield.queue.waiting[0] == 1)
+    await until(lambda: shield.queue.waiting[1] == 1)
     reading = asyncio.create_task(read_bob())
-    await until(lambda: shield.queue.waiting[0] == 2)
+    await until(lambda: shield.queue.waiting[0] == 1)
     assert (await upload.finish()).status_code == 200
     await asyncio.gather(opening, reading)
     assert finished == ["bob", "made-up stream"]
@@ -277,7 +277,7 @@ async def test_a_token_found_invalid_waits_for_no_slot_to_be_refused_again(
     other = client_from(app, "192.0.2.10", {"Authorization": "Bearer also-made-up"})
     shed = await other.get("/api/v1/streaming/user")
     assert shed.status_code == 503
-    assert shed.headers["Retry-After"] == "1"
+    assert shed.headers["Retry-After"] == "2"
     assert shed.json() == {"error": "The server is too busy right now; try again shortly"}
     assert (await upload.finish()).status_code == 200
     await forged.aclose()
@@ -308,11 +308,33 @@ async def test_a_token_making_far_more_requests_than_a_person_waits_behind_peopl
         finished.append(name)
 
     first = asyncio.create_task(fetch("carol", carol))
-    # Served after anonymous requests with a pass, so queued in the second class.
-    await until(lambda: shield.queue.waiting[1] == 1)
+    # Served after everyone else, anonymous requests included.
+    await until(lambda: shield.queue.waiting[2] == 1)
     second = asyncio.create_task(fetch("bob", bob))
     await until(lambda: shield.queue.waiting[0] == 1)
     assert (await upload.finish()).status_code == 200
     await asyncio.gather(first, second)
     assert finished == ["bob", "carol"]
     standing.usage.clear()
+
+
+async def test_only_a_few_searches_run_at_once_and_other_requests_go_on(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    pin_concurrency(app, 8, (0.05, 0.05, 0.05))
+    shield = shield_of(app)
+    lane = shield.expensive_lane
+    lane.deadlines = shield.queue.deadlines
+    # Searches already running fill the lane (two per worker).
+    for _ in range(lane.limit.limit):
+        await lane.acquire(0)
+    try:
+        shed = await client.get("/api/v2/search", params={"q": "cats"})
+        assert shed.status_code == 503
+        assert shed.json() == {"error": "The server is too busy right now; try again shortly"}
+        # Other requests are served: the worker's slots are free.
+        assert (await client.get(PUBLIC)).status_code == 404
+    finally:
+        for _ in range(lane.limit.limit):
+            lane.release()
+    assert (await client.get("/api/v2/search", params={"q": "cats"})).status_code == 200

@@ -94,6 +94,9 @@ USAGE_STEPS = 16
 # flood, do not take the place of people in good standing.
 HEAVY_USAGE = 40.0
 HEAVY_RANK = 1 << 20
+# Searches scan; other requests outside the trusted class go before them.
+EXPENSIVE_PATHS = frozenset({"/api/v2/search", "/api/v1/search", "/api/v1/accounts/search"})
+EXPENSIVE_RANK = 1 << 10
 UNSEEN_STREAM_RANK = 1 << 19
 
 
@@ -101,7 +104,7 @@ def trusted_place(standing: Standing, usage: float) -> tuple[int, int]:
     """The class and rank of a request with a valid token of this standing and usage."""
     step = min(USAGE_STEPS, int(usage // USAGE_STEP))
     if usage > HEAVY_USAGE:
-        return PASS, HEAVY_RANK + step
+        return ANONYMOUS, HEAVY_RANK + step
     return TRUSTED, 2 * step + (0 if standing == Standing.VERIFIED else 1)
 
 
@@ -221,6 +224,42 @@ class AdmissionMiddleware:
             else:
                 receive = timed = TimedReceive(receive)
 
+        lane = None
+        if path in EXPENSIVE_PATHS:
+            if priority != TRUSTED:
+                # Without a token in good standing, a search waits behind cheaper requests
+                # of its class: a flood of them cannot keep readers of public pages waiting.
+                rank += EXPENSIVE_RANK
+            # And only a few searches run at once, so however many wait, slots stay free
+            # for everything else.
+            lane = shield.expensive_lane
+            try:
+                await lane.acquire(priority, rank)
+            except Shed:
+                shield.metrics.shed[priority] += 1
+                shield.mode.refused()
+                await self._shed(send, priority)
+                return
+        try:
+            await self._serve(scope, receive, send, priority, rank, timed)
+        finally:
+            if lane is not None:
+                lane.release()
+        if standing == Standing.UNKNOWN and credentials.standing() >= Standing.GOOD:
+            # A token this worker had not seen was just found valid.
+            remember_token(credentials.digest(), client_address(scope))
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        priority: int,
+        rank: int,
+        timed: TimedReceive | None,
+    ) -> None:
+        """Wait for a slot in ``priority`` class at ``rank``, then serve the request."""
+        shield = self.shield
         queue = shield.queue
         try:
             waited = await queue.acquire(priority, rank)
@@ -239,9 +278,6 @@ class AdmissionMiddleware:
             elapsed = time.monotonic() - started
             queue.record(elapsed - timed.waited if timed is not None else elapsed)
             queue.release()
-        if standing == Standing.UNKNOWN and credentials.standing() >= Standing.GOOD:
-            # A token this worker had not seen was just found valid.
-            remember_token(credentials.digest(), client_address(scope))
 
     async def _open_stream(
         self,
@@ -265,9 +301,9 @@ class AdmissionMiddleware:
             )
         elif standing == Standing.UNKNOWN:
             # Someone's first stream on this worker, or a made-up token: after every request
-            # with a token in good standing, with their deadline (the connection layer limits
-            # how many unseen tokens an address and a network may bring).
-            priority, rank = TRUSTED, UNSEEN_STREAM_RANK
+            # with a token in good standing, before anonymous ones with a pass (the connection
+            # layer limits how many unseen tokens an address and a network may bring).
+            priority, rank = PASS, -UNSEEN_STREAM_RANK
         else:
             priority, rank = ANONYMOUS, 0
         shield = self.shield

@@ -91,6 +91,16 @@ class AdaptiveLimit:
         self.limit = int(min(self.maximum, max(self.minimum, new_limit)))
 
 
+class FixedLimit:
+    """A limit that does not adapt, for a queue of its own (a lane for costly requests)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+
+    def record(self, latency: float, in_flight: int) -> None:
+        """Latency does not move a fixed limit."""
+
+
 class Shed(Exception):
     """A request could not get a slot in time (or the queue for its class was full)."""
 
@@ -108,7 +118,7 @@ class AdmissionQueue:
 
     def __init__(
         self,
-        limit: AdaptiveLimit,
+        limit: AdaptiveLimit | FixedLimit,
         *,
         deadlines: tuple[float, float, float],
         max_waiting: int,

@@ -9,7 +9,7 @@ from limits import parse
 
 from townsquare.config import Settings
 from townsquare.shield.cache import AnonymousCache
-from townsquare.shield.concurrency import AdaptiveLimit, AdmissionQueue
+from townsquare.shield.concurrency import AdaptiveLimit, AdmissionQueue, FixedLimit
 from townsquare.shield.counters import CounterStore, MemoryCounterStore
 from townsquare.shield.hashing import HashGate
 from townsquare.shield.login_names import LimitedLogins
@@ -38,6 +38,11 @@ class ShieldMetrics:
     rate_limited: dict[str, int] = field(default_factory=dict)
 
 
+# Searches run at once per worker: each scans, and a flood of them (even from valid accounts)
+# must leave the other slots to everything else.
+EXPENSIVE_SLOTS = 2
+
+
 @dataclass
 class ShieldState:
     settings: Settings
@@ -54,6 +59,12 @@ class ShieldState:
     cache: AnonymousCache | None
     hash_gate: HashGate
     limited_logins: LimitedLogins = field(default_factory=LimitedLogins)
+    # Searches (and other scans) wait here too, so only a few run at once per worker.
+    expensive_lane: AdmissionQueue = field(
+        default_factory=lambda: AdmissionQueue(
+            FixedLimit(EXPENSIVE_SLOTS), deadlines=(2.0, 1.0, 0.5), max_waiting=2_000
+        )
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings, counters: CounterStore | None = None) -> ShieldState:
@@ -107,6 +118,9 @@ class ShieldState:
                 max_waiting=settings.shield_password_hash_slots,
                 deadline=0.25,
             ),
+        )
+        shield.expensive_lane = AdmissionQueue(
+            FixedLimit(EXPENSIVE_SLOTS), deadlines=queue.deadlines, max_waiting=queue.max_waiting
         )
         shield.mode.snapshot = shield.snapshot
         return shield
