@@ -186,7 +186,9 @@ class Settings(BaseSettings):
         15, description="Leading zero bits a proof-of-work solution needs when an attack starts."
     )
     shield_pow_max_extra_difficulty: int = Field(
-        4, description="Bits added to the difficulty as the attack grows stronger."
+        2,
+        description="Bits added to the difficulty as the attack grows stronger (each doubles "
+        "the work; a reader on a slow device must still pass within about 2 seconds).",
     )
     shield_challenge_lifetime: float = Field(
         120.0, description="Seconds a proof-of-work challenge may be solved in."

@@ -383,3 +383,42 @@ def test_a_token_cannot_spend_a_minute_of_openings_at_once(
     # Sixty a minute are counted ten per ten seconds.
     assert b"HTTP/1.1 429" not in answers[:10]
     assert answers[10] == b"HTTP/1.1 429"
+
+
+def test_while_the_loop_lags_a_good_token_or_a_valid_pass_is_served_from_a_new_address(
+    lagging: tuple[str, int],
+) -> None:
+    standing.remember(standing.token_digest("good-token"), verified=False)
+    connections.pass_checker = lambda token, address: token == "valid-pass"
+    connections.loop_lag.hold(1.0)
+    try:
+
+        def get_with(source: str, header: bytes) -> bytes:
+            with connect(lagging, source) as conn:
+                conn.sendall(
+                    b"GET / HTTP/1.1\r\nHost: x\r\n" + header + b"Connection: close\r\n\r\n"
+                )
+                return read_all(conn)
+
+        # Someone signed in, on a network the worker has never seen (a phone leaving wifi).
+        assert get_with("127.0.63.1", b"Authorization: Bearer good-token\r\n").startswith(
+            b"HTTP/1.1 200"
+        )
+        assert get_with("127.0.63.2", b"Cookie: a=b; townsquare_session=good-token\r\n").startswith(
+            b"HTTP/1.1 200"
+        )
+        assert get_with("127.0.63.3", b"X-Townsquare-Pass: valid-pass\r\n").startswith(
+            b"HTTP/1.1 200"
+        )
+        # A made-up token or pass is turned away like no credential at all, without a lookup.
+        for header in (
+            b"Authorization: Bearer made-up\r\n",
+            b"X-Townsquare-Pass: forged-pass\r\n",
+            b"",
+        ):
+            refused = get_with("127.0.63.4", header)
+            assert refused.startswith(b"HTTP/1.1 503")
+            assert b"retry-after: 2" in refused
+    finally:
+        connections.pass_checker = None
+        standing.tokens.clear()

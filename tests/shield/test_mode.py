@@ -48,7 +48,8 @@ def test_shedding_turns_the_mode_on_and_quiet_turns_it_off(settings: Settings) -
     window(mode, clock, served=500, refused=500)
     assert mode.active
     assert mode.activations == 1
-    assert mode.intensity >= 3  # half of everything shed: puzzles get much harder
+    # Half of everything shed: puzzles get as hard as they may.
+    assert mode.intensity == settings.shield_pow_max_extra_difficulty == 2
 
     # Quiet, but not for long enough: stays on (no flapping).
     for _ in range(5):

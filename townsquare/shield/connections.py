@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from townsquare.shield.address_table import AddressTable
@@ -226,6 +227,10 @@ class ConnectionCounts:
 
 # In data_dir: the addresses known to every worker of the machine.
 SHARED_TABLE = "shield-known-addresses"
+
+# Whether a proof-of-work pass (first argument) is genuine, current and from the network of
+# the address (second): set by the app, where the pass issuer lives; unset, no pass counts.
+pass_checker: Callable[[str, str], bool] | None = None
 
 # One of each per worker process.
 loop_lag = LoopLag()

@@ -18,6 +18,7 @@ answer and is closed before uvicorn's parser and per-connection state are built 
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -160,6 +161,33 @@ def smoothed(amount: int, period: float) -> ConnectionRate:
     return ConnectionRate(burst, period * burst / amount)
 
 
+# Credentials in a request head, found without parsing it (the head's first bytes only).
+BEARER = re.compile(rb"\r\nauthorization:[ \t]*bearer[ \t]+([^\s]+)", re.IGNORECASE)
+QUERY_TOKEN = re.compile(rb"^[^\r\n]*?[?&]access_token=([^&\s]+)")
+SESSION = re.compile(rb"\r\ncookie:[^\r\n]*?\btownsquare_session=([^;\s]+)", re.IGNORECASE)
+PASS_HEADER = re.compile(rb"\r\nx-townsquare-pass:[ \t]*([^\s]+)", re.IGNORECASE)
+PASS_COOKIE = re.compile(rb"\r\ncookie:[^\r\n]*?\btownsquare_pass=([^;\s]+)", re.IGNORECASE)
+
+
+def vouched_for(head: bytes, address: str) -> bool:
+    """Whether a request head from ``address`` carries a token or session this worker found
+    valid, or a valid proof-of-work pass: such a client is served while the loop lags, from
+    wherever it comes."""
+    for pattern in (BEARER, QUERY_TOKEN, SESSION):
+        found = pattern.search(head)
+        if found is not None:
+            secret = found.group(1).decode("latin-1")
+            if tokens.get(token_digest(secret)) >= Standing.GOOD:
+                return True
+    checker = connections.pass_checker
+    if checker is not None:
+        for pattern in (PASS_HEADER, PASS_COOKIE):
+            found = pattern.search(head)
+            if found is not None and checker(found.group(1).decode("latin-1"), address):
+                return True
+    return False
+
+
 def too_many_connections(period: float) -> bytes:
     return _response(
         b"429 Too Many Requests\r\nretry-after: " + str(max(1, round(period))).encode(),
@@ -219,6 +247,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.guard = GuardedHttpToolsProtocol.limits
         self.address: str | None = None
         self.stream_token: str | None = None
+        self.pending: tuple[asyncio.Transport, str] | None = None
+        self.pending_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         loop_lag.watch(asyncio.get_running_loop())
@@ -229,6 +259,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             address = None
         if address is not None:
             refusal = self._turned_away(address)
+            if refusal is BUSY:
+                # Lagging, and the address is not known: it may still bring a token in good
+                # standing or a valid pass (someone on a new network). Decided on its first
+                # bytes, still before a parser exists.
+                self.refused = True
+                self.pending = (transport, address)
+                self.pending_deadline = asyncio.get_running_loop().call_later(
+                    min(2.0, guard.header_timeout), transport.abort
+                )
+                return
             if refusal is not None:
                 self.refused = True
                 if refusal:
@@ -237,6 +277,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 else:
                     transport.abort()
                 return
+        self._let_in(transport, address)
+
+    def _let_in(self, transport: asyncio.Transport, address: str | None) -> None:
+        guard = self.guard
         args, kwargs = self.arguments
         HttpToolsProtocol.__init__(self, *args, **kwargs)
         self.reading_head = True
@@ -270,7 +314,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             counts.rate_refused += 1
             return self.too_many_connections
         if self._lagging_for(address):
-            counts.lag_refused_connections += 1
             return BUSY
         return None
 
@@ -286,6 +329,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refused:
+            if self.pending_deadline is not None:
+                self.pending_deadline.cancel()
+                self.pending_deadline = None
+            self.pending = None
             return
         self._cancel_deadlines()
         self._release_address()
@@ -334,6 +381,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
+            if self.pending is not None:
+                self._decide_pending(data)
             return
         if (
             self.reading_head
@@ -341,6 +390,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             and self.address is not None
             and (self.cycle is None or self.cycle.response_complete)
             and self._lagging_for(self.address)
+            and not vouched_for(data, self.address)
         ):
             # A new request on an open connection, refused before the parser reads it.
             counts.lag_refused_requests += 1
@@ -354,6 +404,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return
             self.head_bytes += len(data)
         super().data_received(data)
+
+    def _decide_pending(self, data: bytes) -> None:
+        """The first bytes of a connection held back while the loop lagged: let it in if they
+        carry a token in good standing or a valid pass, else refuse it as busy."""
+        assert self.pending is not None
+        transport, address = self.pending
+        self.pending = None
+        if self.pending_deadline is not None:
+            self.pending_deadline.cancel()
+            self.pending_deadline = None
+        if not vouched_for(data, address):
+            counts.lag_refused_connections += 1
+            transport.write(BUSY)
+            transport.close()
+            return
+        self.refused = False
+        self._let_in(transport, address)
+        self.data_received(data)
 
     def _head_fits(self, data: bytes) -> bool:
         """Whether the head ends within its size cap in ``data`` (a body may follow it)."""

@@ -8,6 +8,8 @@ from typing import Any
 from limits import parse
 
 from townsquare.config import Settings
+from townsquare.shield import connections
+from townsquare.shield.addresses import address_prefix
 from townsquare.shield.cache import AnonymousCache
 from townsquare.shield.concurrency import AdaptiveLimit, AdmissionQueue, FixedLimit
 from townsquare.shield.counters import CounterStore, MemoryCounterStore
@@ -123,6 +125,11 @@ class ShieldState:
             FixedLimit(EXPENSIVE_SLOTS), deadlines=queue.deadlines, max_waiting=queue.max_waiting
         )
         shield.mode.snapshot = shield.snapshot
+        issuer = shield.issuer
+        # The connection layer lets in a client with a valid pass while the worker lags.
+        connections.pass_checker = lambda token, address: (
+            issuer.check(token, address_prefix(address)) is not None
+        )
         return shield
 
     def snapshot(self) -> dict[str, Any]:
