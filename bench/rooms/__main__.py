@@ -53,7 +53,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--frozen-rounds",
         type=int,
-        default=3,
+        default=5,
         help="Pairs of streams without and with 1%% frozen listeners, in alternating order.",
     )
     parser.add_argument("--skip-machine", action="store_true")
@@ -189,6 +189,9 @@ def frozen_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
     p99 = [change(pair, "relay_p99_ms") for pair in rounds]
     p50 = [change(pair, "relay_p50_ms") for pair in rounds]
+    # The server's CPU over each stream: what the frozen listeners cost in work, whatever the
+    # machine's other load does to the wall clock.
+    cpu = [change(pair, "cpu_share") for pair in rounds]
     pooled = {
         kind: [value for pair in rounds for value in pair[kind]["relay_ms"]]
         for kind in ("steady", "frozen")
@@ -201,6 +204,8 @@ def frozen_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "p99_change_median": statistics.median(p99),
         "p50_changes": p50,
         "p50_change_median": statistics.median(p50),
+        "cpu_changes": cpu,
+        "cpu_change_median": statistics.median(cpu),
         "pooled_steady_p99_ms": steady_p99,
         "pooled_frozen_p99_ms": frozen_p99,
         "pooled_p99_change": (frozen_p99 / steady_p99 - 1) * 100 if steady_p99 else float("nan"),
@@ -208,7 +213,15 @@ def frozen_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             {
                 kind: {
                     key: pair[kind][key]
-                    for key in ("relay_p50_ms", "relay_p99_ms", "received", "load", "skipped")
+                    for key in (
+                        "relay_p50_ms",
+                        "relay_p99_ms",
+                        "received",
+                        "load",
+                        "skipped",
+                        "cpu_share",
+                        "deliveries_per_s",
+                    )
                 }
                 for kind in ("steady", "frozen")
             }

@@ -91,6 +91,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
         f"| … change of the others' relay p99, median of {rounds(ts)['count']} pairs "
         f"(range) | {spread(ts, 'p99')} | {spread(base, 'p99')} | < 10% |",
         f"| … the same for relay p50 | {spread(ts, 'p50')} | {spread(base, 'p50')} | — |",
+        f"| … the same for the server's CPU | {spread(ts, 'cpu')} | {spread(base, 'cpu')} | — |",
         f"| … relay p99 of all pairs' streams together, without → with (change) | "
         f"{pooled(ts)} | {pooled(base)} | — |",
         f"| … lowest share of Clusters received by the others | "
