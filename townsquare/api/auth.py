@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from townsquare.accounts.models import Account
 from townsquare.api.errors import ApiError
@@ -169,6 +169,14 @@ async def _viewer_for_token(request: Request, token: str) -> Viewer:
     return viewer
 
 
+# Built once: building it and its cache key on every request cost more than running it.
+_TOKEN_AND_ACCOUNT = (
+    select(OAuthToken, Account)
+    .outerjoin(Account, Account.id == OAuthToken.account_id)
+    .where(OAuthToken.token_digest == bindparam("token_digest"))
+)
+
+
 async def _look_up_token(request: Request, token_digest: str) -> Viewer:
     state = app_state(request)
     cacheable = request.scope.get("method") in _CACHED_METHODS
@@ -183,13 +191,7 @@ async def _look_up_token(request: Request, token_digest: str) -> Viewer:
     read_at = time.monotonic() if cache is None else cache.clock()
     # One row by a unique index: a quick read (no hop to a connection thread on SQLite).
     async with state.db.quick_read() as session:
-        row = (
-            await session.execute(
-                select(OAuthToken, Account)
-                .outerjoin(Account, Account.id == OAuthToken.account_id)
-                .where(OAuthToken.token_digest == token_digest)
-            )
-        ).first()
+        row = (await session.execute(_TOKEN_AND_ACCOUNT, {"token_digest": token_digest})).first()
     if row is None:
         raise ApiError(401, "The access token is invalid")
     oauth_token, account = row
