@@ -101,12 +101,14 @@ async def listen(websocket: WebSocket, room_id: str) -> None:
                 "Too many listeners are joining; try again shortly",
                 headers={"Retry-After": JoinAdmission.retry_after(wait)},
             )
-        viewer = ANONYMOUS if _anonymous(websocket.scope) else await stream_viewer(websocket)
+        anonymous = _anonymous(websocket.scope)
+        viewer = ANONYMOUS if anonymous else await stream_viewer(websocket)
         room, _may_speak = await _room_for(websocket, room_id, viewer)
     except ApiError as error:
         await refuse(websocket, error)
         return
-    await websocket.accept(subprotocol=protocol_token(websocket))
+    # Without a Sec-WebSocket-Protocol header there is no subprotocol to echo.
+    await websocket.accept(subprotocol=None if anonymous else protocol_token(websocket))
     transport = transport_of(websocket.scope)
     relay, listener = await hub.join(room, viewer.account_id, transport)
     try:
