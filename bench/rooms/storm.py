@@ -145,14 +145,16 @@ async def storm_live(
 
 def describe(s: dict[str, Any], rate: float, workers: int) -> str:
     node = "one server process" if workers == 1 else f"a node of {workers} workers"
+    admitting = f"admitting {rate:g}/s per process" if rate > 0 else "admitting every join at once"
     return (
         f"{s['joins']} listeners joining a live room at once from {s['processes']} client "
-        f"processes, against {node} admitting {rate:g}/s per process, retrying after 503 with "
+        f"processes, against {node} {admitting}, retrying after 503 with "
         f"jitter: {s['joined']} had the init segment {s['seconds']:.2f} s after the start "
         f"({s['joins_per_s']:.0f} joins/s over the storm; half by {s['half_s']:.2f} s, peak "
         f"second {s['peak_per_s']}/s), {s['refused_503']} answers 503, {s['failed']} failures, "
         f"{s['no_init']} admitted without an init segment; server CPU "
-        f"{s['cpu_ms_per_join']:.2f} ms per join (503s included), the client processes "
+        f"{s['cpu_ms_per_join']:.2f} ms per join (503s included; "
+        f"{1000 / s['cpu_ms_per_join']:.0f} joins per CPU-second), the client processes "
         f"{sum(s['client_cpu_s']):.1f} CPU-s in all; {s.get('listen_overflows', 0)} "
         f"connections dropped from full accept queues on the machine; load {s['load']}."
     )
