@@ -338,3 +338,38 @@ async def test_only_a_few_searches_run_at_once_and_other_requests_go_on(
         for _ in range(lane.limit.limit):
             lane.release()
     assert (await client.get("/api/v2/search", params={"q": "cats"})).status_code == 200
+
+
+async def test_sign_ins_without_a_token_wait_behind_anonymous_reads(
+    app: FastAPI, alice: Person
+) -> None:
+    pin_concurrency(app, 1, (5.0, 5.0, 5.0))
+    shield = shield_of(app)
+    upload = SlowUpload(alice)
+    await until(lambda: shield.queue.in_flight == 1)
+
+    finished: list[str] = []
+
+    async def sign_in() -> None:
+        http = client_from(app, "198.51.100.20")
+        response = await http.post(
+            "/oauth/token",
+            data={"grant_type": "password", "username": "alice", "password": "a guess"},
+        )
+        assert response.status_code in (400, 401)
+        finished.append("sign-in")
+        await http.aclose()
+
+    async def read() -> None:
+        http = client_from(app, "198.51.100.21")
+        assert (await http.get(PUBLIC)).status_code == 404
+        finished.append("read")
+        await http.aclose()
+
+    signing_in = asyncio.create_task(sign_in())
+    await until(lambda: shield.queue.waiting[2] == 1)
+    reading = asyncio.create_task(read())
+    await until(lambda: shield.queue.waiting[2] == 2)
+    assert (await upload.finish()).status_code == 200
+    await asyncio.gather(signing_in, reading)
+    assert finished == ["read", "sign-in"]

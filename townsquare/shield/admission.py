@@ -97,6 +97,8 @@ HEAVY_RANK = 1 << 20
 # Searches scan; other requests outside the trusted class go before them.
 EXPENSIVE_PATHS = frozenset({"/api/v2/search", "/api/v1/search", "/api/v1/accounts/search"})
 EXPENSIVE_RANK = 1 << 10
+# Ranked after cheaper requests of their class: searches, and sign-ins (a password hash each).
+COSTLY_PATHS = EXPENSIVE_PATHS | {"/oauth/token", "/auth/sign_in"}
 UNSEEN_STREAM_RANK = 1 << 19
 
 
@@ -224,12 +226,13 @@ class AdmissionMiddleware:
             else:
                 receive = timed = TimedReceive(receive)
 
+        if priority != TRUSTED and path in COSTLY_PATHS:
+            # Without a token in good standing, a search or a sign-in waits behind cheaper
+            # requests of its class: a flood of them cannot keep readers of public pages
+            # waiting.
+            rank += EXPENSIVE_RANK
         lane = None
         if path in EXPENSIVE_PATHS:
-            if priority != TRUSTED:
-                # Without a token in good standing, a search waits behind cheaper requests
-                # of its class: a flood of them cannot keep readers of public pages waiting.
-                rank += EXPENSIVE_RANK
             # And only a few searches run at once, so however many wait, slots stay free
             # for everything else.
             lane = shield.expensive_lane
