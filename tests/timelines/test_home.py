@@ -213,3 +213,42 @@ async def test_members_of_an_exclusive_list_leave_home(
     assert earlier not in await home(alice)
     await alice.client.put(f"/api/v1/lists/{list_id}", json={"exclusive": False})
     assert earlier in await home(alice)
+
+
+async def test_the_readers_own_marks_show_on_the_home_timeline(
+    app: FastAPI, alice: Person, bob: Person, carol: Person, follow: Relate
+) -> None:
+    await follow(bob, alice)
+
+    async def say(person: Person, text: str) -> str:
+        response = await person.client.post("/api/v1/statuses", data={"status": text})
+        assert response.status_code == 200, response.text
+        return str(response.json()["id"])
+
+    liked = await say(alice, "liked by bob")
+    boosted = await say(alice, "boosted by bob")
+    others = await say(alice, "liked and boosted by carol only")
+    plain = await say(alice, "left alone")
+    mine = await say(bob, "pinned by bob")
+    for action, who, status in (
+        ("favourite", bob, liked),
+        ("reblog", bob, boosted),
+        ("favourite", carol, others),
+        ("reblog", carol, others),
+        ("pin", bob, mine),
+    ):
+        response = await who.client.post(f"/api/v1/statuses/{status}/{action}")
+        assert response.status_code == 200, response.text
+    await run_pending_jobs(state_of(app))
+
+    response = await bob.client.get("/api/v1/timelines/home")
+    marks: dict[str, tuple[bool, bool, bool]] = {}
+    for entity in response.json():
+        for shown in (entity, entity["reblog"]):
+            if shown is not None:
+                marks[shown["id"]] = (shown["favourited"], shown["reblogged"], shown["pinned"])
+    assert marks[liked] == (True, False, False)
+    assert marks[boosted] == (False, True, False)
+    assert marks[others] == (False, False, False)
+    assert marks[plain] == (False, False, False)
+    assert marks[mine] == (False, False, True)
