@@ -45,6 +45,12 @@ SQLITE_PRAGMAS = (
 )
 
 
+# A WAL reader waits for a lock only in rare moments (the WAL being reset or recovered); on the
+# event loop's thread such a wait holds every request of the worker, so it is cut short: the
+# request fails with "database is locked" rather than the worker stalling for ten seconds.
+INLINE_BUSY_TIMEOUT_MS = 500
+
+
 class _InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection that runs every call on the calling thread (the event loop's).
 
@@ -55,7 +61,10 @@ class _InlineConnection(aiosqlite.Connection):
         # We emit BEGIN ourselves, so the driver must not (isolation_level=None).
         super().__init__(
             lambda: sqlite3.connect(
-                database, timeout=10, isolation_level=None, check_same_thread=False
+                database,
+                timeout=INLINE_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
             ),
             64,
         )
@@ -112,6 +121,8 @@ def _sqlite_engine(
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        if inline:
+            cursor.execute(f"PRAGMA busy_timeout={INLINE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
