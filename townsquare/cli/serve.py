@@ -18,6 +18,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 # seconds kill healthy workers that are still importing on a busy machine, again and again.
 WORKER_HEALTHCHECK_SECONDS = 30
 WEBSOCKET_PING_SECONDS = 5.0
+# Connections the kernel may hold waiting to be accepted (capped by net.core.somaxconn). A join
+# storm on a busy worker otherwise overflows uvicorn's 2,048 and its connections are dropped.
+LISTEN_BACKLOG = 4096
 
 
 def prepare_instance(settings: Settings) -> None:
@@ -75,6 +78,7 @@ def serve(
         # it is closed about ten seconds later instead of holding a buffer for ever.
         ws_ping_interval=WEBSOCKET_PING_SECONDS,
         ws_ping_timeout=WEBSOCKET_PING_SECONDS,
+        backlog=LISTEN_BACKLOG,
         # Behind a proxy the shield decides which forwarded addresses to trust, not uvicorn.
         proxy_headers=False,
         server_header=False,
