@@ -373,3 +373,30 @@ async def test_sign_ins_without_a_token_wait_behind_anonymous_reads(
     assert (await upload.finish()).status_code == 200
     await asyncio.gather(signing_in, reading)
     assert finished == ["read", "sign-in"]
+
+
+async def test_only_a_few_streams_with_unseen_tokens_are_opened_at_once(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    standing.tokens.clear()
+    pin_concurrency(app, 8, (0.05, 0.05, 0.05))
+    shield = shield_of(app)
+    lane = shield.unseen_lane
+    lane.deadlines = shield.queue.deadlines
+    # Openings with made-up tokens already being looked up fill the lane.
+    for _ in range(lane.limit.limit):
+        await lane.acquire(1)
+    forged = client_from(app, "192.0.2.11", {"Authorization": "Bearer made-up-too"})
+    try:
+        shed = await forged.get("/api/v1/streaming/user")
+        assert shed.status_code == 503
+        assert shed.headers["Retry-After"] == "2"
+        # Everything else is served: the worker's slots are free.
+        assert (await client.get(PUBLIC)).status_code == 404
+    finally:
+        for _ in range(lane.limit.limit):
+            lane.release()
+    # Once a place is free the token is looked up (and found wanting), and gives it back.
+    assert (await forged.get("/api/v1/streaming/user")).status_code == 401
+    assert lane.in_flight == 0
+    await forged.aclose()

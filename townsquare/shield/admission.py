@@ -311,17 +311,27 @@ class AdmissionMiddleware:
             priority, rank = ANONYMOUS, 0
         shield = self.shield
         queue = shield.queue
+        # Openings with a token not validated yet also take one of a few places of their own
+        # first: a flood of made-up tokens never holds more than those of the worker's slots.
+        lane = shield.unseen_lane if standing == Standing.UNKNOWN else None
         try:
-            waited = await queue.acquire(priority, rank)
+            if lane is not None:
+                await lane.acquire(priority, rank)
+            try:
+                waited = await queue.acquire(priority, rank)
+            except BaseException:
+                if lane is not None:
+                    lane.release()
+                raise
         except Shed:
+            # Not counted by under-attack mode: puzzles are for anonymous requests, and
+            # would not slow a handshake flood down, only the readers of public pages.
             shield.metrics.shed[priority] += 1
-            shield.mode.refused()
             retry = [(b"retry-after", RETRY_AFTER[priority])]
             await _deny(scope, receive, send, 503, BUSY, retry)
             return
         shield.metrics.admitted[priority] += 1
         shield.metrics.queued_seconds[priority] += waited
-        shield.mode.served(waited)
         started = time.monotonic()
         holding = True
 
@@ -331,6 +341,8 @@ class AdmissionMiddleware:
                 holding = False
                 queue.record(time.monotonic() - started)
                 queue.release()
+                if lane is not None:
+                    lane.release()
 
         async def opened_send(message: Message) -> None:
             # The first answer (accepted, refused or the stream's head) ends the opening.

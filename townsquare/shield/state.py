@@ -43,6 +43,8 @@ class ShieldMetrics:
 # Searches run at once per worker: each scans, and a flood of them (even from valid accounts)
 # must leave the other slots to everything else.
 EXPENSIVE_SLOTS = 2
+# Stream openings with a token this worker has not validated yet (a lookup each), at once.
+UNSEEN_STREAM_SLOTS = 2
 
 
 @dataclass
@@ -65,6 +67,12 @@ class ShieldState:
     expensive_lane: AdmissionQueue = field(
         default_factory=lambda: AdmissionQueue(
             FixedLimit(EXPENSIVE_SLOTS), deadlines=(2.0, 1.0, 0.5), max_waiting=2_000
+        )
+    )
+    # Stream openings with a token not validated yet, likewise.
+    unseen_lane: AdmissionQueue = field(
+        default_factory=lambda: AdmissionQueue(
+            FixedLimit(UNSEEN_STREAM_SLOTS), deadlines=(2.0, 1.0, 0.5), max_waiting=2_000
         )
     )
 
@@ -123,6 +131,11 @@ class ShieldState:
         )
         shield.expensive_lane = AdmissionQueue(
             FixedLimit(EXPENSIVE_SLOTS), deadlines=queue.deadlines, max_waiting=queue.max_waiting
+        )
+        shield.unseen_lane = AdmissionQueue(
+            FixedLimit(UNSEEN_STREAM_SLOTS),
+            deadlines=queue.deadlines,
+            max_waiting=queue.max_waiting,
         )
         shield.mode.snapshot = shield.snapshot
         issuer = shield.issuer
