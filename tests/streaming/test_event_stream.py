@@ -183,8 +183,6 @@ async def test_list_stream_is_for_its_owner_only(
         "/api/v1/streaming/list", params={"list": str(list_id)}, headers=carol.headers
     )
     assert others.status_code == 404
-    async with state_of(app).db.write() as session:
-        publish(session, f"list:{list_id}", "update", {"status_id": await post(alice, "x")})
     async with open_stream(sse, bob, "list", list=str(list_id)) as events:
         async with state_of(app).db.write() as session:
             status_id = await post(alice, "for the list")
