@@ -29,6 +29,26 @@ def address_prefix(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
 
 
+@lru_cache(maxsize=65_536)
+def history_key(address: str) -> str:
+    """Whose history an address's requests make: the address itself for IPv4, its /64 for IPv6.
+
+    Not the wider prefixes limits count by: a good history is a reward, and one well-behaved
+    address must not lend it to the neighbours a flood rotates through (nor one flooding
+    neighbour take it from everyone else in a /24). An IPv6 household's addresses change
+    within its /64, the smallest block it is given, so that is where its history stays.
+    """
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
 def is_loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address).is_loopback

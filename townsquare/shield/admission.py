@@ -23,7 +23,12 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from townsquare.shield import login_names
-from townsquare.shield.addresses import ForwardedFor, address_prefix, client_address
+from townsquare.shield.addresses import (
+    ForwardedFor,
+    address_prefix,
+    client_address,
+    history_key,
+)
 from townsquare.shield.bodies import (
     PREBUFFER_LIMIT,
     BufferedBody,
@@ -39,6 +44,7 @@ from townsquare.shield.passes import challenge_entity
 from townsquare.shield.standing import (
     Credentials,
     Standing,
+    history,
     streaming_secret,
     token_digest,
     tokens,
@@ -99,6 +105,9 @@ EXPENSIVE_PATHS = frozenset({"/api/v2/search", "/api/v1/search", "/api/v1/accoun
 EXPENSIVE_RANK = 1 << 10
 # Ranked after cheaper requests of their class: searches, and sign-ins (a password hash each).
 COSTLY_PATHS = EXPENSIVE_PATHS | {"/oauth/token", "/auth/sign_in"}
+# Anonymous requests from addresses answered lately at a person's pace go before those of
+# addresses this worker does not know (see AddressHistory).
+KNOWN_RANK = -1
 UNSEEN_STREAM_RANK = 1 << 19
 
 
@@ -188,7 +197,12 @@ class AdmissionMiddleware:
         elif standing == Standing.UNKNOWN and await self._may_try_token(scope):
             priority = PASS
         else:
-            prefix = address_prefix(client_address(scope))
+            address = client_address(scope)
+            prefix = address_prefix(address)
+            known_key = history_key(address)
+            if history.seen(known_key, time.monotonic()):
+                rank = KNOWN_RANK
+            send = _noting_answers(send, known_key)
             held = None
             if credentials.pass_token is not None:
                 held = shield.issuer.check(credentials.pass_token, prefix)
@@ -435,6 +449,20 @@ class AdmissionMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _noting_answers(send: Send, key: str) -> Send:
+    """``send``, telling the address history when the request was answered (not shed or
+    refused with a challenge)."""
+
+    async def noting(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            if status < 500 and status != 429:
+                history.answered(key, time.monotonic())
+        await send(message)
+
+    return noting
 
 
 def _wants_page(scope: Scope) -> bool:

@@ -81,9 +81,94 @@ class TokenUsage:
         self._entries.clear()
 
 
+class AddressHistory:
+    """Anonymous clients with a good recent history on this worker, and how busy each is.
+
+    An address earns its place with ``min_answers`` requests answered (not refused, not shed)
+    over at least ``min_age`` seconds, and keeps it while it is answered again within
+    ``lifetime`` seconds. Every anonymous request of an address is counted as
+    :class:`TokenUsage` counts a token's (a weight that halves every ``half_life`` seconds);
+    beyond ``heavy`` (some 6 requests a second, sustained: more than a person makes) it loses
+    its place and starts over. Addresses still earning theirs are kept apart from those that
+    have, so a flood of new addresses, filling and clearing its own table, never pushes out
+    the people already known; those are evicted oldest-answered first when their table is full.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_answers: int = 3,
+        min_age: float = 5.0,
+        lifetime: float = 600.0,
+        half_life: float = 5.0,
+        heavy: float = 40.0,
+        max_entries: int = 100_000,
+        max_known: int = 20_000,
+    ) -> None:
+        self.min_answers = min_answers
+        self.min_age = min_age
+        self.lifetime = lifetime
+        self.half_life = half_life
+        self.heavy = heavy
+        self.max_entries = max_entries
+        self.max_known = max_known
+        self._usage: dict[str, tuple[float, float]] = {}  # key -> (usage, when)
+        self._earning: dict[str, tuple[float, int]] = {}  # key -> (first answered, answers)
+        self._known: dict[str, float] = {}  # key -> last answered, oldest first
+
+    def seen(self, key: str, now: float) -> bool:
+        """Count one request of ``key`` at ``now``: whether it has a good recent history."""
+        entry = self._usage.get(key)
+        if entry is None:
+            if len(self._usage) >= self.max_entries:
+                self._usage.clear()  # a flood of addresses: their counts start afresh
+            usage = 1.0
+        else:
+            usage = entry[0] * 0.5 ** (max(0.0, now - entry[1]) / self.half_life) + 1.0
+        self._usage[key] = (usage, now)
+        if usage > self.heavy:
+            self._known.pop(key, None)
+            self._earning.pop(key, None)
+            return False
+        answered = self._known.get(key)
+        return answered is not None and now - answered < self.lifetime
+
+    def answered(self, key: str, now: float) -> None:
+        """A request of ``key`` was answered at ``now``."""
+        entry = self._usage.get(key)
+        if entry is not None and entry[0] > self.heavy:
+            return
+        known = self._known
+        if key in known:
+            del known[key]  # back at the newest end
+            known[key] = now
+            return
+        earning = self._earning.get(key)
+        if earning is None or now - earning[0] >= self.lifetime:
+            if earning is None and len(self._earning) >= self.max_entries:
+                self._earning.clear()
+            first, answers = now, 1
+        else:
+            first, answers = earning[0], earning[1] + 1
+        if answers < self.min_answers or now - first < self.min_age:
+            self._earning[key] = (first, answers)
+            return
+        self._earning.pop(key, None)
+        known[key] = now
+        if len(known) > self.max_known:
+            del known[next(iter(known))]
+
+    def clear(self) -> None:
+        self._usage.clear()
+        self._earning.clear()
+        self._known.clear()
+
+
 # One per worker process: tokens validated by any request of this worker.
 tokens = TokenStanding()
 usage = TokenUsage()
+# Anonymous clients this worker has answered lately.
+history = AddressHistory()
 
 
 def remember(token_digest: str, verified: bool) -> None:
