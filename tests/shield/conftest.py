@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from townsquare.app import create_app
 from townsquare.config import Settings
 from townsquare.shield.mode import set_forced_mode
+from townsquare.shield.server import GuardedHttpToolsProtocol, uvicorn_options
 from townsquare.shield.state import ShieldState
 from townsquare.state import state_of
 
@@ -82,3 +88,26 @@ def read_all(conn: socket.socket) -> bytes:
     except ConnectionResetError:
         pass
     return b"".join(chunks)
+
+
+@contextlib.contextmanager
+def guarded_server(app: ASGIApp, settings: Settings) -> Iterator[tuple[str, int]]:
+    """``app`` under uvicorn with the shield's connection layer, in a thread, on a free loopback
+    port; stopped, and the layer's limits forgotten, on the way out."""
+    config = uvicorn.Config(app, lifespan="off", log_level="critical", **uvicorn_options(settings))
+    instance = uvicorn.Server(config)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=instance.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert instance.started
+    try:
+        yield listener.getsockname()
+    finally:
+        instance.should_exit = True
+        thread.join(5)
+        listener.close()
+        GuardedHttpToolsProtocol.limits = None

@@ -6,24 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from tests.shield.conftest import read_all
+from tests.shield.conftest import guarded_server, read_all
 from townsquare.config import Settings
 from townsquare.shield import connections, standing
 from townsquare.shield.address_table import AddressTable
 from townsquare.shield.connections import KnownAddresses, Vouchers
 from townsquare.shield.server import (
     KNOWN_ADDRESS_ALLOWANCE,
-    GuardedHttpToolsProtocol,
-    uvicorn_options,
 )
 
 
@@ -37,25 +33,10 @@ async def hello_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def serve(settings: Settings) -> Iterator[tuple[str, int]]:
-    config = uvicorn.Config(
-        hello_app, lifespan="off", log_level="critical", **uvicorn_options(settings)
-    )
-    instance = uvicorn.Server(config)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert instance.started
     try:
-        yield listener.getsockname()
+        with guarded_server(hello_app, settings) as address:
+            yield address
     finally:
-        instance.should_exit = True
-        thread.join(5)
-        listener.close()
-        GuardedHttpToolsProtocol.limits = None
         connections.loop_lag.hold(None)
         connections.known_addresses.clear()
         connections.vouchers.clear()
@@ -300,24 +281,10 @@ def holding(tmp_path: Path) -> Iterator[tuple[str, int]]:
     settings = Settings(
         data_dir=tmp_path, secret_key="test-secret", streaming_max_connections_per_account=2
     )
-    config = uvicorn.Config(
-        holding_app, lifespan="off", log_level="critical", **uvicorn_options(settings)
-    )
-    instance = uvicorn.Server(config)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.01)
     try:
-        yield listener.getsockname()
+        with guarded_server(holding_app, settings) as address:
+            yield address
     finally:
-        instance.should_exit = True
-        thread.join(5)
-        listener.close()
-        GuardedHttpToolsProtocol.limits = None
         standing.tokens.clear()
 
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from tests.shield.conftest import read_all
+from tests.shield.conftest import guarded_server, read_all
 from townsquare.config import Settings
 from townsquare.shield.server import GuardedHttpToolsProtocol, uvicorn_options
 
@@ -52,23 +50,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
         server_max_connections_per_address=4,
         server_keep_alive=5,
     )
-    options = uvicorn_options(tight)
-    assert options["http"] is GuardedHttpToolsProtocol
-    config = uvicorn.Config(echo_app, lifespan="off", log_level="critical", **options)
-    instance = uvicorn.Server(config)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert instance.started
-    yield listener.getsockname()
-    instance.should_exit = True
-    thread.join(5)
-    listener.close()
-    GuardedHttpToolsProtocol.limits = None
+    assert uvicorn_options(tight)["http"] is GuardedHttpToolsProtocol
+    with guarded_server(echo_app, tight) as address:
+        yield address
 
 
 def connect(address: tuple[str, int]) -> socket.socket:
