@@ -77,6 +77,11 @@ class TokenUsage:
         self._entries[token_digest] = (usage, now)
         return usage
 
+    def weight(self, token_digest: str) -> float:
+        """The usage counted at the token's last request (0 if none), not decayed since."""
+        entry = self._entries.get(token_digest)
+        return 0.0 if entry is None else entry[0]
+
     def clear(self) -> None:
         self._entries.clear()
 
@@ -108,25 +113,16 @@ class AddressHistory:
         self.min_answers = min_answers
         self.min_age = min_age
         self.lifetime = lifetime
-        self.half_life = half_life
         self.heavy = heavy
         self.max_entries = max_entries
         self.max_known = max_known
-        self._usage: dict[str, tuple[float, float]] = {}  # key -> (usage, when)
+        self._usage = TokenUsage(half_life, max_entries)
         self._earning: dict[str, tuple[float, int]] = {}  # key -> (first answered, answers)
         self._known: dict[str, float] = {}  # key -> last answered, oldest first
 
     def seen(self, key: str, now: float) -> bool:
         """Count one request of ``key`` at ``now``: whether it has a good recent history."""
-        entry = self._usage.get(key)
-        if entry is None:
-            if len(self._usage) >= self.max_entries:
-                self._usage.clear()  # a flood of addresses: their counts start afresh
-            usage = 1.0
-        else:
-            usage = entry[0] * 0.5 ** (max(0.0, now - entry[1]) / self.half_life) + 1.0
-        self._usage[key] = (usage, now)
-        if usage > self.heavy:
+        if self._usage.add(key, now) > self.heavy:
             self._known.pop(key, None)
             self._earning.pop(key, None)
             return False
@@ -135,8 +131,7 @@ class AddressHistory:
 
     def answered(self, key: str, now: float) -> None:
         """A request of ``key`` was answered at ``now``."""
-        entry = self._usage.get(key)
-        if entry is not None and entry[0] > self.heavy:
+        if self._usage.weight(key) > self.heavy:
             return
         known = self._known
         if key in known:
