@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +39,13 @@ from townsquare.shield.cache import cache_key
 from townsquare.shield.concurrency import Shed
 from townsquare.shield.connections import remember_pass, remember_token
 from townsquare.shield.counters import Verdict
-from townsquare.shield.passes import challenge_entity
+from townsquare.shield.door import (
+    CHALLENGE_MESSAGE,
+    CORS_HEADERS,
+    OPEN_PREFIXES,
+    challenge_answer,
+    challenge_headers,
+)
 from townsquare.shield.standing import (
     Credentials,
     Standing,
@@ -61,31 +66,9 @@ BYPASS_PREFIXES = ("/api/v1/shield/", "/shield/")
 STREAMING_PREFIX = "/api/v1/streaming"
 STREAMING_HEALTH = "/api/v1/streaming/health"
 
-# Reachable without a pass under attack: an app signing a user in cannot solve puzzles (these
-# are cheap and limited per address), and static files cost nothing.
-OPEN_PREFIXES = (
-    "/oauth/token",
-    "/oauth/revoke",
-    "/api/v1/apps",
-    "/api/v1/instance",
-    "/api/v2/instance",
-    "/.well-known/",
-    "/nodeinfo",
-    "/static/",
-    "/favicon.ico",
-)
-
 UPLOAD_PREFIXES = ("/api/v1/media", "/api/v2/media")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_AFTER = (b"1", b"2", b"5")
-# Browsers asking for a page get one that solves the challenge and reloads by itself.
-CHALLENGE_PAGE = (Path(__file__).parent / "static" / "challenge.html").read_text()
-# These answers leave before the CORS middleware sees them, yet browser clients on other
-# origins must be able to read them to back off or solve the challenge.
-CORS_HEADERS = [
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-expose-headers", b"Retry-After"),
-]
 BUSY = orjson.dumps({"error": "The server is too busy right now; try again shortly"})
 TOO_MANY_STREAMS = orjson.dumps({"error": "Too many streaming connections opened; try again later"})
 INVALID_TOKEN = orjson.dumps({"error": "The access token is invalid"})
@@ -220,7 +203,7 @@ class AdmissionMiddleware:
             elif shield.mode.active and not path.startswith(OPEN_PREFIXES):
                 shield.metrics.challenged += 1
                 shield.mode.refused()
-                await self._challenge(scope, send, prefix, "Prove you are not a flood to continue")
+                await self._challenge(scope, send, prefix, CHALLENGE_MESSAGE)
                 return
 
         timed: TimedReceive | None = None
@@ -426,26 +409,15 @@ class AdmissionMiddleware:
         await send({"type": "http.response.body", "body": BUSY})
 
     async def _challenge(self, scope: Scope, send: Send, prefix: str, message: str) -> None:
-        challenge = self.shield.issuer.challenge(prefix, self.shield.difficulty)
-        entity = challenge_entity(challenge)
-        if _wants_page(scope):
-            # The challenge is made of URL-safe characters only: safe inside a script.
-            body = CHALLENGE_PAGE.replace("__CHALLENGE__", orjson.dumps(entity).decode()).encode()
-            content_type = b"text/html; charset=utf-8"
-        else:
-            body = orjson.dumps({"error": message, "challenge": entity})
-            content_type = b"application/json"
+        shield = self.shield
+        content_type, body = challenge_answer(
+            shield.issuer, prefix, shield.difficulty, _wants_page(scope), message
+        )
         await send(
             {
                 "type": "http.response.start",
                 "status": 429,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", b"1"),
-                    (b"cache-control", b"no-store"),
-                    *CORS_HEADERS,
-                ],
+                "headers": challenge_headers(content_type, body),
             }
         )
         await send({"type": "http.response.body", "body": body})

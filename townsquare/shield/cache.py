@@ -120,6 +120,10 @@ class AnonymousCache:
             return None
         return entry
 
+    def filling(self, key: bytes) -> bool:
+        """Whether an answer for ``key`` is being computed (and may soon be stored)."""
+        return key in self._filling
+
     async def lookup(self, key: bytes) -> CachedResponse | None:
         """A fresh answer for ``key``, waiting briefly for one already being computed."""
         entry = self.get(key)

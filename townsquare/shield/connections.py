@@ -219,10 +219,11 @@ class ConnectionCounts:
         self.lag_refused_requests = 0  # requests on open connections, likewise
         self.handshakes_refused = 0  # WebSocket handshakes, before a WebSocket protocol exists
         self.unseen_tokens_refused = 0  # handshakes with a token not validated yet, over rate
+        self.door_challenged = 0  # requests answered with a challenge before their parse
 
     def clear(self) -> None:
         self.rate_refused = self.lag_refused_connections = self.lag_refused_requests = 0
-        self.handshakes_refused = self.unseen_tokens_refused = 0
+        self.handshakes_refused = self.unseen_tokens_refused = self.door_challenged = 0
 
 
 # In data_dir: the addresses known to every worker of the machine.
@@ -231,6 +232,10 @@ SHARED_TABLE = "shield-known-addresses"
 # Whether a proof-of-work pass (first argument) is genuine, current and from the network of
 # the address (second): set by the app, where the pass issuer lives; unset, no pass counts.
 pass_checker: Callable[[str, str], bool] | None = None
+# The answer to a whole request head (first argument) from an address (second) that needs no
+# parse, and whether to close the connection after it: a challenge while under attack (see
+# townsquare.shield.door); None to parse the request. Set by the app, where the mode lives.
+door: Callable[[bytes, str], tuple[bytes, bool] | None] | None = None
 
 # One of each per worker process.
 loop_lag = LoopLag()

@@ -78,7 +78,7 @@ def render_metrics(shield: ShieldState) -> str:
             "townsquare_shield_challenged_total",
             "counter",
             "Anonymous requests refused with a proof-of-work challenge.",
-            metrics.challenged,
+            metrics.challenged + connections.counts.door_challenged,
         ),
         (
             "townsquare_shield_passes_issued_total",
@@ -147,6 +147,13 @@ def render_metrics(shield: ShieldState) -> str:
             "WebSocket handshakes refused for bringing too many tokens not validated yet "
             "from one address or network (included in handshakes refused).",
             connections.counts.unseen_tokens_refused,
+        ),
+        (
+            "townsquare_shield_door_challenged_total",
+            "counter",
+            "Anonymous requests challenged by the connection layer before their parse "
+            "(included in challenged).",
+            connections.counts.door_challenged,
         ),
         (
             "townsquare_shield_lag_refused_total",

@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from townsquare.config import Settings
 from townsquare.oauth.signing import secret_key
@@ -24,6 +25,8 @@ from townsquare.oauth.signing import secret_key
 MAX_DIFFICULTY = 40
 MAX_NONCE_LENGTH = 64
 MAX_TOKEN_LENGTH = 256
+# Networks whose binding is remembered at once.
+MAX_BINDINGS = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class PassIssuer:
         self.pass_lifetime = settings.shield_pass_lifetime
         self.clock = clock
         self._redeemed: dict[str, float] = {}
+        self._bindings: dict[str, str] = {}
         self._max_redeemed = max_redeemed
 
     def _mac(self, kind: str, value: str) -> str:
@@ -96,7 +100,13 @@ class PassIssuer:
         return _b64(raw[:18])
 
     def _bind(self, prefix: str) -> str:
-        return self._mac("prefix", prefix)[:10]
+        # A flood asks for challenges for the same networks again and again.
+        binding = self._bindings.get(prefix)
+        if binding is None:
+            if len(self._bindings) >= MAX_BINDINGS:
+                self._bindings.clear()
+            binding = self._bindings[prefix] = self._mac("prefix", prefix)[:10]
+        return binding
 
     def _verified(self, kind: str, token: str) -> list[str] | None:
         if len(token) > MAX_TOKEN_LENGTH:
@@ -154,6 +164,7 @@ class PassIssuer:
         self._redeemed[challenge_id] = expires_at
 
 
+@lru_cache(maxsize=64)
 def iso8601(timestamp: float) -> str:
     moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

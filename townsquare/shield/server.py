@@ -389,13 +389,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             and not self.head_bytes
             and self.address is not None
             and (self.cycle is None or self.cycle.response_complete)
-            and self._lagging_for(self.address)
-            and not vouched_for(data, self.address)
         ):
-            # A new request on an open connection, refused before the parser reads it.
-            counts.lag_refused_requests += 1
-            self._refuse(BUSY)
-            return
+            # A new request on an open connection: perhaps refused or challenged before the
+            # parser reads it.
+            if self._lagging_for(self.address) and not vouched_for(data, self.address):
+                counts.lag_refused_requests += 1
+                self._refuse(BUSY)
+                return
+            if self._answered_at_door(data, self.address):
+                return
         if self.reading_head:
             if self.head_bytes + len(data) > self.guard.max_header_bytes and not self._head_fits(
                 data
@@ -404,6 +406,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return
             self.head_bytes += len(data)
         super().data_received(data)
+
+    def _answered_at_door(self, data: bytes, address: str) -> bool:
+        """Whether ``data``, one whole request head, got its answer without a parse (a
+        challenge while under attack: see townsquare.shield.door)."""
+        door = connections.door
+        if (
+            door is None
+            or self.flow.write_paused
+            or data.find(b"\r\n\r\n") != len(data) - 4
+            or (answer := door(data, address)) is None
+        ):
+            return False
+        response, closing = answer
+        counts.door_challenged += 1
+        self.transport.write(response)
+        if closing:
+            self.transport.close()
+            return True
+        # As after any answer, the next request has its head deadline (which also closes the
+        # connection if it stays idle).
+        self._unset_keepalive_if_required()
+        self._arm_head_deadline()
+        return True
 
     def _decide_pending(self, data: bytes) -> None:
         """The first bytes of a connection held back while the loop lagged: let it in if they

@@ -13,6 +13,7 @@ from townsquare.shield.addresses import address_prefix
 from townsquare.shield.cache import AnonymousCache
 from townsquare.shield.concurrency import AdaptiveLimit, AdmissionQueue, FixedLimit
 from townsquare.shield.counters import CounterStore, MemoryCounterStore
+from townsquare.shield.door import Door
 from townsquare.shield.hashing import HashGate
 from townsquare.shield.login_names import LimitedLogins
 from townsquare.shield.mode import AttackMode
@@ -143,6 +144,12 @@ class ShieldState:
         connections.pass_checker = lambda token, address: (
             issuer.check(token, address_prefix(address)) is not None
         )
+        # Anonymous floods under attack are challenged before uvicorn parses them.
+        connections.door = (
+            Door(shield.mode, issuer, shield.cache, settings.shield_pow_difficulty).answer
+            if settings.shield_enabled
+            else None
+        )
         return shield
 
     def snapshot(self) -> dict[str, Any]:
@@ -156,7 +163,7 @@ class ShieldState:
             "admitted": dict(zip(PRIORITY_CLASSES, metrics.admitted, strict=True)),
             "shed": dict(zip(PRIORITY_CLASSES, metrics.shed, strict=True)),
             "waiting": dict(zip(PRIORITY_CLASSES, self.queue.waiting, strict=True)),
-            "challenged": metrics.challenged,
+            "challenged": metrics.challenged + connections.counts.door_challenged,
             "passes_issued": metrics.passes_issued,
             "rate_limited": dict(metrics.rate_limited),
             "streaming_refused": metrics.streaming_refused,
