@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import Person
 from townsquare.state import state_of
+from townsquare.statuses.cache import entity_cache
 from townsquare.statuses.models import Status
 
 
@@ -109,3 +110,25 @@ async def test_malformed_and_unknown_ids_are_not_found(alice: Person) -> None:
     for bad_id in ("abc", "0", "-5", "99999999999999999999999", "12345"):
         response = await alice.client.get(f"/api/v1/statuses/{bad_id}")
         assert response.status_code == 404, bad_id
+
+
+async def test_the_answer_is_the_entity_read_back(app: FastAPI, alice: Person, bob: Person) -> None:
+    """The answer to a post is made from what it wrote; it must equal the status read back."""
+    root = (await bob.client.post("/api/v1/statuses", json={"status": "root"})).json()
+    drafts = [
+        {"status": "plain"},
+        {"status": "to @bob and @nobody", "visibility": "private"},
+        {"status": "cw", "spoiler_text": "careful", "language": "fr"},
+        {"status": "a reply", "in_reply_to_id": root["id"], "sensitive": True},
+        {"status": "just to @bob", "visibility": "direct"},
+        {"status": "with #tags #Town"},
+        {"status": "quoting", "quote_id": root["id"]},
+    ]
+    for draft in drafts:
+        posted = await alice.client.post("/api/v1/statuses", json=draft)
+        assert posted.status_code == 200, posted.text
+        # The answer's parts went into the entity cache: read back without them.
+        entity_cache(state_of(app)).statuses.clear()
+        shown = await alice.client.get(f"/api/v1/statuses/{posted.json()['id']}")
+        assert shown.status_code == 200
+        assert posted.json() == shown.json(), draft

@@ -18,6 +18,7 @@ from townsquare.statuses.effects import announce_new_status, notify_about
 from townsquare.statuses.lookup import original_of
 from townsquare.statuses.models import IdempotencyKey, Status
 from townsquare.statuses.polls import check_poll, create_poll
+from townsquare.statuses.posted import Posted
 from townsquare.statuses.schemas import PollDraft, StatusDraft
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -100,12 +101,34 @@ async def create_status(
     application_id: int | None = None,
     idempotency_key: str | None = None,
 ) -> Status:
+    posted = await write_status(
+        session,
+        settings,
+        author,
+        draft,
+        application_id=application_id,
+        idempotency_key=idempotency_key,
+    )
+    return posted.status
+
+
+async def write_status(
+    session: AsyncSession,
+    settings: Settings,
+    author: Account,
+    draft: StatusDraft,
+    *,
+    application_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> Posted:
+    """Write a new status and all that follows from it; what was written is returned, so the
+    answer can be rendered without reading it back (see ``posted.py``)."""
     if idempotency_key is not None:
         if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
             raise ApiError(422, "Validation failed: Idempotency-Key is too long")
         earlier = await _claim_idempotency_key(session, author.id, idempotency_key)
         if earlier is not None:
-            return earlier
+            return Posted(earlier)
 
     if draft.scheduled_at is not None:
         raise ApiError(422, "Validation failed: scheduled statuses are not supported")
@@ -165,7 +188,8 @@ async def create_status(
             .where(IdempotencyKey.account_id == author.id, IdempotencyKey.key == idempotency_key)
             .values(status_id=status.id)
         )
-    return status
+    plain = not (draft.media_ids or draft.poll or quoted or rendered.tag_names)
+    return Posted(status, rendered.mentioned, plain=plain)
 
 
 async def _count_new_status(

@@ -16,12 +16,13 @@ from townsquare.api.params import as_id, as_list, parse, read_params
 from townsquare.privacy import can_view_status
 from townsquare.state import app_state
 from townsquare.statuses import action_routes, list_routes, poll_routes
-from townsquare.statuses.create import create_status
+from townsquare.statuses.create import write_status
 from townsquare.statuses.edit import delete_status, edit_status, history
 from townsquare.statuses.entities import edit_entity, render_status, render_statuses
 from townsquare.statuses.interactions import unreblog
 from townsquare.statuses.lookup import visible_status
 from townsquare.statuses.models import Status
+from townsquare.statuses.posted import render_posted
 from townsquare.statuses.queries import thread_context
 from townsquare.statuses.schemas import StatusChanges, StatusDraft
 
@@ -42,7 +43,7 @@ async def post_status(
     draft = parse(StatusDraft, await read_params(request))
     key = request.headers.get("idempotency-key") or None
     async with state.db.write() as session:
-        status = await create_status(
+        posted = await write_status(
             session,
             state.settings,
             author,
@@ -50,10 +51,10 @@ async def post_status(
             application_id=viewer.app_id,
             idempotency_key=key,
         )
-    # Rendered after the commit: on SQLite the write lock is held for the writing only. One
-    # status's entity is a handful of statements by primary key: a quick read.
+    # Rendered after the commit: on SQLite the write lock is held for the writing only. From
+    # what was written, with the author's entity read back: a quick read.
     async with state.db.quick_read() as session:
-        return await render_status(session, state, author.id, status)
+        return await render_posted(session, state, author.id, posted)
 
 
 @router.get("/api/v1/statuses")
