@@ -5,6 +5,7 @@ loopback with the connection layer in front of a trivial app."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from tests.shield.conftest import guarded_server
 from townsquare.config import Settings
 from townsquare.shield import connections
 from townsquare.shield.cache import AnonymousCache, CachedResponse
-from townsquare.shield.door import Door
+from townsquare.shield.door import Door, puzzle_difficulty
 from townsquare.shield.mode import AttackMode, set_forced_mode
 from townsquare.shield.passes import PassIssuer, solve
+from townsquare.shield.standing import history
 
 ADDRESS = "127.0.70.9"
 PREFIX = "127.0.70.0/24"
@@ -205,3 +207,19 @@ def test_the_door_stays_open_when_not_under_attack(
     with conn:
         assert exchange(conn, head()).endswith(b"ok")
     assert connections.counts.door_challenged == 0
+
+
+def test_at_the_door_too_a_reader_answered_lately_gets_a_smaller_puzzle(door: Door) -> None:
+    history.clear()
+    try:
+        for moment in (0.0, 3.0, 6.0):
+            history.answered(ADDRESS, time.monotonic() - 10 + moment)
+        answer = door.answer(head(), ADDRESS)
+        assert answer is not None
+        entity = orjson.loads(split(answer[0])[2])
+        assert entity["challenge"]["difficulty"] == puzzle_difficulty(8, known=True)
+        answer = door.answer(head(), "127.0.71.9")
+        assert answer is not None
+        assert orjson.loads(split(answer[0])[2])["challenge"]["difficulty"] == 8
+    finally:
+        history.clear()

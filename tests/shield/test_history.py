@@ -11,9 +11,10 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import Person
-from tests.shield.conftest import client_from, pin_concurrency, shield_of
+from tests.shield.conftest import AppFactory, client_from, pin_concurrency, shield_of, under_attack
 from tests.shield.test_admission import SlowUpload, until
 from townsquare.shield import standing
+from townsquare.shield.door import KNOWN_DISCOUNT, MIN_DIFFICULTY, puzzle_difficulty
 from townsquare.shield.standing import AddressHistory
 
 READER = "198.51.100.30"
@@ -127,3 +128,31 @@ def test_a_flood_of_new_addresses_does_not_push_out_known_ones() -> None:
         history.seen(address, 6.0)
         history.answered(address, 6.0)
     assert history.seen("192.0.2.1", 7.0)
+
+
+async def test_a_reader_answered_lately_gets_a_smaller_puzzle_under_attack(
+    shielded: AppFactory, history: AddressHistory
+) -> None:
+    app = await shielded(shield_pow_difficulty=16)
+    await read_a_few_pages(app)
+    under_attack(app)
+    got = {}
+    for address in (READER, NEWCOMER):
+        async with client_from(app, address) as http:
+            response = await http.get("/api/v1/statuses/1")
+        assert response.status_code == 429
+        got[address] = response.json()["challenge"]["difficulty"]
+    assert got == {READER: 16 - KNOWN_DISCOUNT, NEWCOMER: 16}
+    # Flooding, it pays the full price again.
+    for _ in range(300):
+        history.seen(READER, time.monotonic())
+    async with client_from(app, READER) as http:
+        response = await http.get("/api/v1/statuses/1")
+    assert response.json()["challenge"]["difficulty"] == 16
+
+
+def test_the_discount_never_takes_a_puzzle_below_its_floor() -> None:
+    assert puzzle_difficulty(17, known=True) == 17 - KNOWN_DISCOUNT
+    assert puzzle_difficulty(MIN_DIFFICULTY + 1, known=True) == MIN_DIFFICULTY
+    assert puzzle_difficulty(MIN_DIFFICULTY - 2, known=True) == MIN_DIFFICULTY - 2
+    assert puzzle_difficulty(17, known=False) == 17

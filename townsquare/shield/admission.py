@@ -45,6 +45,7 @@ from townsquare.shield.door import (
     OPEN_PREFIXES,
     challenge_answer,
     challenge_headers,
+    puzzle_difficulty,
 )
 from townsquare.shield.standing import (
     Credentials,
@@ -196,14 +197,16 @@ class AdmissionMiddleware:
                 ).allowed:
                     shield.metrics.pass_limited += 1
                     shield.mode.refused()
-                    await self._challenge(scope, send, prefix, "This pass has been used up")
+                    await self._challenge(
+                        scope, send, prefix, "This pass has been used up", rank == KNOWN_RANK
+                    )
                     return
                 priority, rank = PASS, -held.effort
                 remember_pass(client_address(scope))
             elif shield.mode.active and not path.startswith(OPEN_PREFIXES):
                 shield.metrics.challenged += 1
                 shield.mode.refused()
-                await self._challenge(scope, send, prefix, CHALLENGE_MESSAGE)
+                await self._challenge(scope, send, prefix, CHALLENGE_MESSAGE, rank == KNOWN_RANK)
                 return
 
         timed: TimedReceive | None = None
@@ -408,10 +411,13 @@ class AdmissionMiddleware:
         )
         await send({"type": "http.response.body", "body": BUSY})
 
-    async def _challenge(self, scope: Scope, send: Send, prefix: str, message: str) -> None:
+    async def _challenge(
+        self, scope: Scope, send: Send, prefix: str, message: str, known: bool
+    ) -> None:
         shield = self.shield
+        difficulty = puzzle_difficulty(shield.difficulty, known)
         content_type, body = challenge_answer(
-            shield.issuer, prefix, shield.difficulty, _wants_page(scope), message
+            shield.issuer, prefix, difficulty, _wants_page(scope), message
         )
         await send(
             {
