@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 import orjson
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import func, or_, select, type_coerce
 
 from townsquare.accounts.models import Account
 from townsquare.db.base import UTCDateTime
@@ -18,6 +18,7 @@ from townsquare.db.engine import Database
 from townsquare.jobs.models import Job
 from townsquare.statuses.models import Status
 from townsquare.streaming.models import StreamEvent
+from townsquare.streaming.publish import ACCOUNTS_CHANNEL, addressed_channels
 from townsquare.timelines.models import HomeFeedEntry
 
 POLL_SECONDS = 0.005
@@ -98,8 +99,8 @@ async def fanout_delays_since(database_url: str, since: dt.datetime) -> FanoutDe
     """Fan-out delay of every status posted since ``since`` (during a load run), from the rows.
 
     A status's fan-out is complete when its last batch of home-feed rows was written; each batch
-    writes ``update`` events on its readers' ``user:`` channels in the same transaction, so the
-    newest of those events, minus the status's ``created_at``, is the delay.
+    writes an ``update`` event for its readers' ``user:`` channels in the same transaction, so
+    the newest of those events, minus the status's ``created_at``, is the delay.
     """
     db = Database(database_url, pool_size=2)
     done: dict[int, dt.datetime] = {}
@@ -109,21 +110,26 @@ async def fanout_delays_since(database_url: str, since: dt.datetime) -> FanoutDe
         async with db.read() as session:
             rows = await session.execute(
                 select(
+                    StreamEvent.channel,
                     StreamEvent.payload,
-                    type_coerce(func.max(StreamEvent.created_at), UTCDateTime()),
-                    func.count(),
-                )
-                .where(
+                    type_coerce(StreamEvent.created_at, UTCDateTime()),
+                ).where(
                     StreamEvent.event == "update",
-                    StreamEvent.channel.like("user:%"),
+                    or_(
+                        StreamEvent.channel == ACCOUNTS_CHANNEL,
+                        StreamEvent.channel.like("user:%"),
+                    ),
                     StreamEvent.created_at >= since,
                 )
-                .group_by(StreamEvent.payload)
             )
-            for payload, last, count in rows:
-                status_id = int(orjson.loads(payload)["status_id"])
-                done[status_id] = last
-                readers[status_id] = int(count)
+            for channel, payload, created_at in rows:
+                # A batch's readers' events are one row or a row each (before that changed).
+                addressed = addressed_channels(channel, orjson.loads(payload))
+                if not addressed:
+                    continue
+                status_id = int(addressed[0][1]["status_id"])
+                done[status_id] = max(done.get(status_id, created_at), created_at)
+                readers[status_id] = readers.get(status_id, 0) + len(addressed)
             ids = list(done)
             for start in range(0, len(ids), 500):
                 created = await session.execute(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tests.conftest import Person
 from tests.timelines.conftest import Post, Relate
@@ -17,7 +18,10 @@ from townsquare.jobs.models import Job
 from townsquare.jobs.runner import run_next_jobs, run_pending_jobs
 from townsquare.state import AppState, state_of
 from townsquare.statuses.models import Status
+from townsquare.streaming.bus import ChannelEvent
 from townsquare.streaming.models import StreamEvent
+from townsquare.streaming.publish import ACCOUNTS_CHANNEL, addressed_channels
+from townsquare.streaming.tailer import EventTailer
 from townsquare.timelines.fanout import (
     enqueue_backfill,
     enqueue_fanout,
@@ -36,11 +40,16 @@ async def feed_of(state: AppState, person: Person) -> set[int]:
 
 
 async def updates(state: AppState) -> Counter[str]:
+    """``update`` events by the channel their subscribers get them on."""
     async with state.db.read() as session:
-        rows = await session.scalars(
-            select(StreamEvent.channel).where(StreamEvent.event == "update")
+        rows = await session.execute(
+            select(StreamEvent.channel, StreamEvent.payload).where(StreamEvent.event == "update")
         )
-        return Counter(rows.all())
+        return Counter(
+            channel
+            for row_channel, payload in rows
+            for channel, _payload in addressed_channels(row_channel, orjson.loads(payload))
+        )
 
 
 async def test_followers_receive_public_and_private_statuses(
@@ -307,3 +316,40 @@ async def test_a_fanout_batch_whose_runner_died_mid_write_is_delivered_once(
     channels = await updates(state)
     assert channels[f"user:{bob.account.id}"] == 3
     assert channels["public"] == 3
+
+
+async def test_one_event_row_reaches_every_reader_stream(
+    app: FastAPI, alice: Person, bob: Person, carol: Person, post: Post, follow: Relate
+) -> None:
+    """A status's readers share one event row; the tailer hands it on as one event on each
+    reader's user channel, with the payload a per-reader row had."""
+    state = state_of(app)
+    await follow(bob, alice)
+    await follow(carol, alice)
+    seen: list[ChannelEvent] = []
+
+    async def handle(events: list[ChannelEvent]) -> None:
+        seen.extend(events)
+
+    tailer = EventTailer(state.db, handle, poll_interval=0.01, retention=60.0)
+    async with state.db.read() as session:
+        tailer.cursor.high = int(
+            (await session.execute(select(func.max(StreamEvent.id)))).scalar() or 0
+        )
+    status_id = await post(alice, "to everyone")
+    async with state.db.read() as session:
+        rows = (
+            await session.scalars(
+                select(StreamEvent.channel).where(
+                    StreamEvent.event == "update", StreamEvent.id > tailer.cursor.high
+                )
+            )
+        ).all()
+    assert sorted(rows) == sorted([ACCOUNTS_CHANNEL, "public", "public:local"])
+
+    await tailer.handle(await tailer.poll())
+    delivered = {(event.channel, event.event, str(event.payload)) for event in seen}
+    payload = str({"status_id": status_id})
+    assert delivered == {
+        (f"user:{person.account.id}", "update", payload) for person in (alice, bob, carol)
+    } | {("public", "update", payload), ("public:local", "update", payload)}

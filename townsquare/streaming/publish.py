@@ -18,6 +18,12 @@ from townsquare.streaming.models import StreamEvent
 
 _commit_listeners: set[Callable[[], None]] = set()
 
+# One row for an event bound to many accounts' user streams (a status fanned out to its readers'
+# home feeds): its payload lists them under ``accounts``, and the tailers hand it on as one event
+# on each ``user:<id>`` channel. One row instead of one per reader: writing and tailing a row per
+# follower was most of a fan-out's cost.
+ACCOUNTS_CHANNEL = "users"
+
 
 def publish(session: AsyncSession, channel: str, event: str, payload: Any) -> None:
     """Queue ``event`` on ``channel``; ``payload`` is JSON-serialisable or already a string."""
@@ -38,6 +44,23 @@ async def publish_many(
         [{"channel": channel, "event": event, "payload": body} for channel in channels],
     )
     _wake_after_commit(session.sync_session)
+
+
+async def publish_to_accounts(
+    session: AsyncSession, account_ids: Sequence[int], event: str, payload: dict[str, Any]
+) -> None:
+    """Queue ``event`` on the ``user:<id>`` channel of each of ``account_ids``, in one row."""
+    if not account_ids:
+        return
+    publish(session, ACCOUNTS_CHANNEL, event, {**payload, "accounts": list(account_ids)})
+
+
+def addressed_channels(channel: str, payload: Any) -> list[tuple[str, Any]]:
+    """The channels an event row is for, each with the payload its subscribers get."""
+    if channel != ACCOUNTS_CHANNEL or not isinstance(payload, dict):
+        return [(channel, payload)]
+    shared = {key: value for key, value in payload.items() if key != "accounts"}
+    return [(f"user:{account_id}", shared) for account_id in payload.get("accounts") or ()]
 
 
 def add_commit_listener(listener: Callable[[], None]) -> None:

@@ -28,6 +28,7 @@ from townsquare.db.base import utcnow
 from townsquare.db.engine import Database
 from townsquare.streaming.bus import ChannelEvent
 from townsquare.streaming.models import StreamEvent
+from townsquare.streaming.publish import addressed_channels
 
 log = logging.getLogger("townsquare.streaming")
 
@@ -156,9 +157,10 @@ class EventTailer:
         fresh = self.cursor.accept([row.id for row in rows], time.monotonic())
         rows.sort(key=lambda row: row.id)
         return [
-            ChannelEvent(row.id, row.channel, row.event, _decode(row.payload))
+            ChannelEvent(row.id, channel, row.event, payload)
             for row in rows
             if row.id in fresh
+            for channel, payload in addressed_channels(row.channel, _decode(row.payload))
         ]
 
     async def prune(self) -> int:
