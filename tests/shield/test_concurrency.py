@@ -138,3 +138,34 @@ async def test_a_full_queue_sheds_at_once() -> None:
     assert queue.waiting == [0, 0, 0]
     queue.release()
     assert queue.in_flight == 0
+
+
+async def test_a_share_of_the_slots_is_kept_for_the_first_class() -> None:
+    queue = fixed_queue(4, (5, 5, 5))
+    queue.reserve_divisor = 4
+    for _ in range(3):
+        assert await queue.acquire(2) == 0.0
+    # The last slot is kept for a signed-in person's request: others wait for theirs.
+    anonymous = asyncio.create_task(queue.acquire(2))
+    passing = asyncio.create_task(queue.acquire(1))
+    await asyncio.sleep(0.01)
+    assert queue.waiting == [0, 1, 1]
+    await asyncio.wait_for(queue.acquire(0), 1)
+    assert queue.in_flight == 4
+    # A slot given back while the kept one is held: still no room for the other classes.
+    queue.release()
+    await asyncio.sleep(0.01)
+    assert queue.waiting == [0, 1, 1] and queue.in_flight == 3
+    # Once the signed-in request is done, the next in line (the pass) goes.
+    queue.release()
+    await asyncio.wait_for(passing, 1)
+    assert queue.waiting == [0, 0, 1] and queue.in_flight == 3
+    queue.release()
+    await asyncio.wait_for(anonymous, 1)
+    assert queue.waiting == [0, 0, 0] and queue.in_flight == 3
+
+
+async def test_a_single_slot_is_never_kept() -> None:
+    queue = fixed_queue(1, (5, 5, 5))
+    queue.reserve_divisor = 4
+    assert await queue.acquire(2) == 0.0

@@ -122,11 +122,16 @@ class AdmissionQueue:
         *,
         deadlines: tuple[float, float, float],
         max_waiting: int,
+        reserve_divisor: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit = limit
         self.deadlines = deadlines
         self.max_waiting = max_waiting
+        # One slot in ``reserve_divisor`` (rounded down; none with 0) is kept for the first
+        # class: requests of the others never hold every slot, so a signed-in person's request
+        # never waits for a flood's to finish.
+        self.reserve_divisor = reserve_divisor
         self.clock = clock
         self.in_flight = 0
         self.waiting = [0] * self.CLASSES
@@ -142,7 +147,7 @@ class AdmissionQueue:
         heap = self._heap
         while heap and heap[0].future.done():
             heapq.heappop(heap)
-        if not heap and self.in_flight < self.limit.limit:
+        if not heap and self._has_room(priority_class):
             self.in_flight += 1
             return 0.0
         if self.waiting[priority_class] >= self.max_waiting:
@@ -176,12 +181,24 @@ class AdmissionQueue:
         self.in_flight -= 1
         self._dispatch()
 
+    def _has_room(self, priority_class: int) -> bool:
+        limit = self.limit.limit
+        if priority_class and self.reserve_divisor:
+            limit -= limit // self.reserve_divisor
+        return self.in_flight < limit
+
     def _dispatch(self) -> None:
         heap = self._heap
-        while heap and self.in_flight < self.limit.limit:
-            waiter = heapq.heappop(heap)
+        while heap:
+            waiter = heap[0]
             if waiter.future.done():
+                heapq.heappop(heap)
                 continue
+            # The first waiter is of the most favoured class waiting: if it has no room,
+            # nobody has.
+            if not self._has_room(waiter.priority_class):
+                break
+            heapq.heappop(heap)
             self.waiting[waiter.priority_class] -= 1
             self.in_flight += 1
             waiter.future.set_result(None)

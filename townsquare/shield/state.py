@@ -21,6 +21,9 @@ from townsquare.shield.passes import PassIssuer
 from townsquare.state import AppState
 
 PRIORITY_CLASSES = ("trusted", "pass", "anonymous")
+# A quarter of a worker's slots (rounded down: one at the fewest, four) are kept for requests
+# with a token or session in good standing.
+TRUSTED_RESERVE_DIVISOR = 4
 
 
 def rate(text: str) -> tuple[int, float]:
@@ -94,6 +97,7 @@ class ShieldState:
                 settings.shield_queue_deadline_anonymous,
             ),
             max_waiting=settings.shield_queue_max,
+            reserve_divisor=TRUSTED_RESERVE_DIVISOR,
         )
         if counters is None:
             counters = MemoryCounterStore()
