@@ -41,8 +41,9 @@ class SlowUpload:
 
 
 async def until(condition: Callable[[], bool]) -> None:
-    """Wait (two seconds at most) for the shield to reach a state the test sets up."""
-    async with asyncio.timeout(2.0):
+    """Wait (ten seconds at most: a busy machine is slow) for the shield to reach a state the
+    test sets up."""
+    async with asyncio.timeout(10.0):
         while not condition():  # noqa: ASYNC110 - the shield has no event to wait on
             await asyncio.sleep(0.005)
 
