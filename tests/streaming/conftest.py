@@ -153,7 +153,9 @@ async def connect_ws(
     subprotocols: list[str] | None = None,
 ) -> AsyncIterator[AsyncWebSocketSession]:
     # The transport's task group must be entered and left in the same task: the test's own.
-    transport = ASGIWebSocketTransport(app=ws)
+    # The app must accept within ten seconds (the library's one second is short on a busy
+    # machine); a test waiting on a handshake that never comes still ends.
+    transport = ASGIWebSocketTransport(app=ws, initial_receive_timeout=10.0)
     try:
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
