@@ -19,6 +19,7 @@ from townsquare.cluster.failover import FailoverRetryMiddleware
 from townsquare.config import Settings
 from townsquare.conversations import routes as conversations
 from townsquare.db.engine import Database
+from townsquare.db.group_commit import close_group_commit
 from townsquare.db.migrate import upgrade
 from townsquare.graph import routes as graph
 from townsquare.instance import health
@@ -100,6 +101,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             yield
         finally:
             await _within(SHUTDOWN_STEP_SECONDS, "stopping background work", stop_background(state))
+            await _within(
+                SHUTDOWN_STEP_SECONDS, "closing grouped writes", close_group_commit(state.extras)
+            )
             await _within(SHUTDOWN_STEP_SECONDS, "closing database connections", db.dispose())
 
     app = FastAPI(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from townsquare.api.auth import Viewer, anyone, user
 from townsquare.api.errors import ApiError
 from townsquare.api.params import as_id, as_list, parse, read_params
+from townsquare.db.group_commit import group_commit
 from townsquare.privacy import can_view_status
 from townsquare.state import app_state
 from townsquare.statuses import action_routes, list_routes, poll_routes
@@ -42,7 +43,8 @@ async def post_status(
     author = viewer.require_account()
     draft = parse(StatusDraft, await read_params(request))
     key = request.headers.get("idempotency-key") or None
-    async with state.db.write() as session:
+    # Concurrent posts of this worker share a transaction and its commit (on SQLite).
+    async with group_commit(state.extras, state.db).write() as session:
         posted = await write_status(
             session,
             state.settings,

@@ -1,0 +1,114 @@
+"""Group commit: concurrent writes share a transaction; each fails alone and answers after the
+commit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from tests.conftest import Person
+from townsquare.db.group_commit import GroupCommit, group_commit
+from townsquare.state import state_of
+from townsquare.streaming.models import StreamEvent
+from townsquare.streaming.publish import publish
+
+
+@pytest.fixture
+async def grouped(app: FastAPI) -> AsyncIterator[GroupCommit]:
+    grouped = GroupCommit(state_of(app).db)
+    yield grouped
+    if grouped.engine is not None:
+        await grouped.engine.dispose()
+
+
+async def _channels(app: FastAPI) -> set[str]:
+    async with state_of(app).db.read() as session:
+        rows = await session.scalars(
+            select(StreamEvent.channel).where(StreamEvent.channel.like("grouped:%"))
+        )
+        return set(rows.all())
+
+
+async def _write(grouped: GroupCommit, name: str, *, fail: bool = False) -> None:
+    async with grouped.write() as session:
+        publish(session, f"grouped:{name}", "test", {})
+        await session.flush()
+        if fail:
+            raise ValueError(name)
+
+
+async def test_writes_waiting_together_share_one_commit(app: FastAPI, grouped: GroupCommit) -> None:
+    state = state_of(app)
+    # Held while the writes start, so they all wait for the same turn.
+    async with grouped._turn:
+        writes = [asyncio.create_task(_write(grouped, str(n))) for n in range(5)]
+        await asyncio.sleep(0)
+    await asyncio.gather(*writes)
+    assert await _channels(app) == {f"grouped:{n}" for n in range(5)}
+    if state.db.is_sqlite:
+        assert (grouped.groups, grouped.writes) == (1, 5)
+
+
+async def test_a_failing_write_rolls_back_alone(app: FastAPI, grouped: GroupCommit) -> None:
+    async with grouped._turn:
+        writes = [
+            asyncio.create_task(_write(grouped, "kept")),
+            asyncio.create_task(_write(grouped, "failed", fail=True)),
+            asyncio.create_task(_write(grouped, "also kept")),
+        ]
+        await asyncio.sleep(0)
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    assert await _channels(app) == {"grouped:kept", "grouped:also kept"}
+
+
+async def test_a_group_whose_only_write_failed_ends_and_the_next_one_commits(
+    app: FastAPI, grouped: GroupCommit
+) -> None:
+    with pytest.raises(ValueError):
+        await _write(grouped, "failed", fail=True)
+    await _write(grouped, "next")
+    assert await _channels(app) == {"grouped:next"}
+
+
+async def test_a_write_is_committed_when_its_block_ends(app: FastAPI, grouped: GroupCommit) -> None:
+    await _write(grouped, "durable")
+    # Another connection sees it at once: the block ended after the commit, not before.
+    assert await _channels(app) == {"grouped:durable"}
+
+
+async def test_concurrent_posts_are_grouped_and_all_stored(app: FastAPI, alice: Person) -> None:
+    state = state_of(app)
+    grouped = group_commit(state.extras, state.db)
+    answers = await asyncio.gather(
+        *(alice.client.post("/api/v1/statuses", json={"status": f"post {n}"}) for n in range(8))
+    )
+    assert all(answer.status_code == 200 for answer in answers)
+    for answer in answers:
+        shown = await alice.client.get(f"/api/v1/statuses/{answer.json()['id']}")
+        assert shown.status_code == 200
+    if state.db.is_sqlite:
+        assert grouped.writes == 8
+
+
+async def test_waiting_for_the_write_lock_leaves_the_loop_free(
+    app: FastAPI, grouped: GroupCommit
+) -> None:
+    db = state_of(app).db
+    if not db.is_sqlite:
+        pytest.skip("the write lock is SQLite's")
+    async with db.write() as session:
+        publish(session, "grouped:first", "test", {})
+        await session.flush()  # this transaction now holds the write lock
+        waiting = asyncio.create_task(_write(grouped, "second"))
+        # The grouped write waits for the lock on a thread: this coroutine keeps running.
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+    await waiting
+    assert await _channels(app) == {"grouped:first", "grouped:second"}
