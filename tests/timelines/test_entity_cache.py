@@ -55,9 +55,9 @@ async def _read_twice(worker: FastAPI, reader: Person) -> list[dict[str, Any]]:
     """The reader's timeline, read twice so the second answer comes from the cache."""
     cache = entity_cache(state_of(worker))
     await _home_on(worker, reader)
-    hits = cache.statuses.hits
+    hits = cache.templates.hits
     body = await _home_on(worker, reader)
-    assert cache.statuses.hits > hits, "the second read should be served from the cache"
+    assert cache.templates.hits > hits, "the second read should be served from the cache"
     return body
 
 

@@ -78,6 +78,12 @@ class _InlineConnection(aiosqlite.Connection):
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
 
+    @property
+    def sqlite_connection(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection underneath, for statements run without the driver's layers
+        (townsquare/statuses/page_reads.py)."""
+        return self._connection
+
     def stop(self) -> None:  # type: ignore[override]
         self._running = False
         if self._connection is not None:

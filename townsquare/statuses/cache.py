@@ -68,12 +68,18 @@ class VersionedCache(Generic[Value]):
 
 
 class EntityCache:
-    """The worker's caches: status parts and account entities."""
+    """The worker's caches: status parts and account entities, and the JSON of both that
+    timeline pages are assembled from (townsquare/statuses/rendered.py)."""
 
     def __init__(self, size: int) -> None:
         self.statuses: VersionedCache[Any] = VersionedCache(size)
         # Pages show fewer distinct authors than statuses.
         self.accounts: VersionedCache[dict[str, Any]] = VersionedCache(max(size // 2, 0))
+        # Status templates, each checked against every column of the rows it shows.
+        self.templates: VersionedCache[Any] = VersionedCache(size)
+        # An account entity's bytes, checked against the entity itself (the same object while
+        # the account row is unchanged: see ``accounts``).
+        self.account_json: VersionedCache[bytes] = VersionedCache(max(size // 2, 0))
 
 
 def entity_cache(state: AppState) -> EntityCache:

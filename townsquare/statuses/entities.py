@@ -46,7 +46,13 @@ from townsquare.statuses.models import (
     StatusTag,
     Tag,
 )
+from townsquare.statuses.page_reads import in_ids
 from townsquare.statuses.polls import is_expired, own_choices
+from townsquare.statuses.rendered import (
+    PER_READER,
+    Template,
+    template_of,
+)
 
 
 def status_uri(settings: Settings, account: Account, status: Status) -> str:
@@ -243,10 +249,6 @@ async def _render_parts(
 _viewer: BindParameter[int] = bindparam("viewer_id", type_=BigInteger)
 
 
-def _ids(name: str) -> BindParameter[int]:
-    return bindparam(name, type_=BigInteger, expanding=True)
-
-
 # Favourited, bookmarked, reblogged and pinned in one statement: every timeline page asks. Each
 # part asks only about the statuses it can concern: a status nobody favourited (its counter,
 # read with the page, is 0) is not looked up among the reader's favourites, nor one nobody
@@ -255,22 +257,22 @@ def _ids(name: str) -> BindParameter[int]:
 # building it and its cache key took about 0.27 ms of CPU per page.
 _MARK_PARTS: dict[str, Any] = {
     "f": select(literal("f"), Favourite.status_id).where(
-        Favourite.account_id == _viewer, Favourite.status_id.in_(_ids("ids_f"))
+        Favourite.account_id == _viewer, in_ids(Favourite.status_id, "ids_f")
     ),
     "b": select(literal("b"), Bookmark.status_id).where(
-        Bookmark.account_id == _viewer, Bookmark.status_id.in_(_ids("ids_b"))
+        Bookmark.account_id == _viewer, in_ids(Bookmark.status_id, "ids_b")
     ),
     "r": select(literal("r"), Status.reblog_of_id).where(
-        Status.account_id == _viewer, Status.reblog_of_id.in_(_ids("ids_r"))
+        Status.account_id == _viewer, in_ids(Status.reblog_of_id, "ids_r")
     ),
     "p": select(literal("p"), Pin.status_id).where(
-        Pin.account_id == _viewer, Pin.status_id.in_(_ids("ids_p"))
+        Pin.account_id == _viewer, in_ids(Pin.status_id, "ids_p")
     ),
 }
 
 
 @cache
-def _viewer_marks(kinds: tuple[str, ...]) -> CompoundSelect[str, int | None]:
+def viewer_marks_statement(kinds: tuple[str, ...]) -> CompoundSelect[str, int | None]:
     return union_all(*(_MARK_PARTS[kind] for kind in kinds))
 
 
@@ -291,7 +293,7 @@ async def _load_viewer_state(
     if not kinds:
         return
     rows: Result[str, int | None] = await session.execute(
-        _viewer_marks(kinds), {"viewer_id": viewer_id, **wanted}
+        viewer_marks_statement(kinds), {"viewer_id": viewer_id, **wanted}
     )
     marks = {"f": batch.favourited, "b": batch.bookmarked, "r": batch.reblogged, "p": batch.pinned}
     for kind, status_id in rows:
@@ -399,6 +401,26 @@ async def render_statuses(
         if entity is not None:
             rendered.append(entity)
     return rendered
+
+
+async def make_templates(
+    session: AsyncSession, state: AppState, related: dict[int, Status], statuses: list[Status]
+) -> dict[int, Template]:
+    """Templates of ``statuses``, rendered without a reader; statuses a template cannot show
+    (a poll, a quote) get :data:`PER_READER`."""
+    batch = await _load(session, state, None, list(related.values()), set())
+    made: dict[int, Template] = {}
+    for status in statuses:
+        shown = [status]
+        if status.reblog_of_id is not None and status.reblog_of_id in related:
+            shown.append(related[status.reblog_of_id])
+        if any(s.quote_of_id is not None or s.id in batch.polls for s in shown):
+            made[status.id] = PER_READER
+            continue
+        entity = _entity(status, batch, None)
+        if entity is not None:
+            made[status.id] = template_of(entity)
+    return made
 
 
 async def render_status(

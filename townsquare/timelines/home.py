@@ -8,6 +8,7 @@ and that nobody involved is hidden from them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import (
     CompoundSelect,
     Integer,
     Select,
+    and_,
     bindparam,
     literal,
     or_,
@@ -30,14 +32,16 @@ from townsquare.accounts.models import Account
 from townsquare.api.pagination import Page
 from townsquare.db.base import utcnow
 from townsquare.graph.models import Follow, Mute
-from townsquare.privacy import hidden_accounts_query
+from townsquare.privacy import OPEN_VISIBILITIES, hidden_accounts_query
 from townsquare.statuses.models import Status
+from townsquare.statuses.page_json import ID, STATUS_COLUMNS
+from townsquare.statuses.page_reads import Rows, in_ids
 from townsquare.timelines.filters import (
+    Original,
     follows_author,
     has_tag_followed_by,
     in_exclusive_list_of,
     reply_shown_in_home,
-    with_viewable_reblogs,
 )
 from townsquare.timelines.models import HomeFeedEntry
 from townsquare.timelines.recipients import HOME_VISIBILITIES
@@ -47,9 +51,6 @@ from townsquare.timelines.retention import feed_boundary
 # with bound parameters: building them, and SQLAlchemy's cache key for them, cost more CPU than
 # SQLite takes to run them (about 1 ms a page).
 _READER: BindParameter[int] = bindparam("reader_id", type_=BigInteger)
-_HIDDEN: BindParameter[int] = bindparam("hidden", type_=BigInteger, expanding=True)
-_AUTHORS: BindParameter[int] = bindparam("authors", type_=BigInteger, expanding=True)
-_WITH_REBLOGS: BindParameter[int] = bindparam("with_reblogs", type_=BigInteger, expanding=True)
 _LIMIT: BindParameter[int] = bindparam("limit", type_=Integer)
 # A page's bounds: (max_id, since_id, min_id) given or not, and whether it reads oldest first.
 _Shape = tuple[bool, bool, bool, bool]
@@ -102,10 +103,29 @@ def _feed_statement(shape: _Shape) -> Select[Any]:
                 has_tag_followed_by(_READER),
             ),
             ~in_exclusive_list_of(_READER),
-            Status.account_id.not_in(_HIDDEN),
+            ~in_ids(Status.account_id, "hidden"),
         )
     )
-    return _bounded(with_viewable_reblogs(query, _HIDDEN), HomeFeedEntry.status_id, shape)
+    return _bounded(_with_viewable_reblogs(query), HomeFeedEntry.status_id, shape)
+
+
+@cache
+def _feed_rows_statement(shape: _Shape) -> Select[Any]:
+    rows: Select[Any] = _feed_statement(shape).with_only_columns(*STATUS_COLUMNS)
+    return rows
+
+
+def _with_viewable_reblogs(query: Select[Any]) -> Select[Any]:
+    """``with_viewable_reblogs`` with the hidden accounts as one ``hidden`` parameter."""
+    return query.outerjoin(Original, Original.id == Status.reblog_of_id).where(
+        or_(
+            Status.reblog_of_id.is_(None),
+            and_(
+                Original.visibility.in_(OPEN_VISIBILITIES),
+                ~in_ids(Original.account_id, "hidden"),
+            ),
+        )
+    )
 
 
 async def home_timeline(
@@ -134,6 +154,52 @@ async def home_timeline(
             session, reader_id, page, everyone, hidden, before=boundary
         )
     return _merge(statuses, page)
+
+
+async def home_page_rows(
+    rows: Rows, reader_id: int, page: Page, *, pull_threshold: int
+) -> list[Sequence[Any]]:
+    """:func:`home_timeline` as driver rows of ``STATUS_COLUMNS`` (townsquare/statuses/
+    page_json.py): the same statements, run underneath the ORM."""
+    context = await rows(
+        _READER_CONTEXT,
+        {"reader_id": reader_id, "now": utcnow(), "pull_threshold": pull_threshold},
+    )
+    hidden = sorted({account_id for kind, account_id, _ in context if kind == "h"} - {reader_id})
+    pulled = {account_id: bool(wanted) for kind, account_id, wanted in context if kind == "b"}
+    boundary = feed_boundary()
+    values = {
+        "reader_id": reader_id,
+        "boundary": boundary,
+        "hidden": hidden,
+        **_page_values(page),
+    }
+    shape = _shape(page)
+    feed = list(await rows(_feed_rows_statement(shape), values))
+    found = list(feed)
+    if pulled:
+        edge = None
+        if len(feed) >= page.limit:
+            ids = [row[ID] for row in feed]
+            edge = max(ids) if page.ascending else min(ids)
+        values["authors"] = sorted(pulled)
+        values["with_reblogs"] = sorted(author for author, wanted in pulled.items() if wanted)
+        values["beyond"] = edge
+        found += await rows(_pulled_rows_statement(shape, False, edge is not None), values)
+    if _reaches_before(page, boundary) and (page.ascending or len(found) < page.limit):
+        # Older than the materialised feed: read everyone followed, as for big authors.
+        everyone = {target: bool(wanted) for target, wanted in await rows(_FOLLOWED, values)}
+        everyone[reader_id] = True
+        values["authors"] = sorted(everyone)
+        values["with_reblogs"] = sorted(author for author, wanted in everyone.items() if wanted)
+        values["before"] = boundary
+        found += await rows(_pulled_rows_statement(shape, True, False), values)
+    unique = {row[ID]: row for row in found}
+    ordered = sorted(unique.values(), key=lambda row: row[ID], reverse=not page.ascending)
+    chosen = ordered[: page.limit]
+    if page.ascending:
+        chosen.reverse()
+    return chosen
 
 
 _hidden_from_reader = hidden_accounts_query(
@@ -196,12 +262,12 @@ async def _followed_authors(session: AsyncSession, reader_id: int) -> dict[int, 
 @cache
 def _pulled_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
     query = select(Status).where(
-        Status.account_id.in_(_AUTHORS),
+        in_ids(Status.account_id, "authors"),
         Status.visibility.in_(HOME_VISIBILITIES),
-        or_(Status.reblog_of_id.is_(None), Status.account_id.in_(_WITH_REBLOGS)),
+        or_(Status.reblog_of_id.is_(None), in_ids(Status.account_id, "with_reblogs")),
         or_(Status.account_id == _READER, reply_shown_in_home(_READER)),
         ~in_exclusive_list_of(_READER),
-        Status.account_id.not_in(_HIDDEN),
+        ~in_ids(Status.account_id, "hidden"),
     )
     ascending = shape[3]
     if before:
@@ -211,7 +277,7 @@ def _pulled_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
         # otherwise read and sorted on every page (hundreds of rows for a few authors).
         edge = bindparam("beyond", type_=BigInteger)
         query = query.where(Status.id < edge if ascending else Status.id > edge)
-    query = with_viewable_reblogs(query, _HIDDEN)
+    query = _with_viewable_reblogs(query)
     if before:
         return _bounded(query, Status.id, shape)
     # Big authors only: ordered by ``id + 0``, not ``id``. With a LIMIT, ordering by the
@@ -219,6 +285,17 @@ def _pulled_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
     # authors soon (30-50 ms per page on a million statuses); an expression makes it read
     # their statuses through (account_id, id) and sort those instead (about 5 ms).
     return _bounded(query, Status.id, shape, order=Status.id + 0)
+
+
+@cache
+def _pulled_rows_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
+    rows: Select[Any] = _pulled_statement(shape, before, beyond).with_only_columns(*STATUS_COLUMNS)
+    return rows
+
+
+_FOLLOWED = select(Follow.target_account_id, Follow.show_reblogs).where(
+    Follow.account_id == _READER
+)
 
 
 async def _pulled_statuses(

@@ -1,0 +1,218 @@
+"""The home page's statements, compiled once per dialect and run on the driver's own connection.
+
+A page runs half a dozen small statements through indexes. Through the ORM each cost several
+times what the database took to run it (a cache key computed, a result and its rows built,
+types processed, a hop into a greenlet and back); here each is compiled once to SQL text and
+run on the connection underneath the session (sqlite3 on the event loop's thread, or asyncpg),
+its rows used as the driver returns them. What is read this way serves as versions to compare
+with and ids to look up; anything rendered from a row that changed is read again through the
+ORM.
+
+A list of ids is one parameter (:func:`in_ids`): a JSON array read with ``json_each`` on SQLite,
+an array on PostgreSQL, so each statement has one text whatever the length of its lists.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import BigInteger, ColumnElement, String, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import Boolean, TypeDecorator, TypeEngine
+
+
+class IdList(TypeDecorator[list[int]]):
+    """A list of ids as one parameter: JSON text on SQLite, ``BIGINT[]`` on PostgreSQL."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(BigInteger))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        ids = [int(i) for i in value or ()]
+        if dialect.name == "postgresql":
+            return ids
+        return orjson.dumps(ids).decode()
+
+
+def ids_param(name: str) -> Any:
+    return bindparam(name, type_=IdList())
+
+
+class _InIds(ColumnElement[bool]):
+    """``column IN (ids)`` with the ids in one :class:`IdList` parameter."""
+
+    inherit_cache = True
+    type = Boolean()
+    # A comparison already: not to be written ``(...) = 1`` where booleans are integers, which
+    # would keep SQLite from reading it through an index.
+    _is_implicitly_boolean = True
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+        ("negated", InternalTraversal.dp_boolean),
+    ]
+
+    def __init__(
+        self, column: ColumnElement[Any], ids: ClauseElement, *, negated: bool = False
+    ) -> None:
+        self.column = column
+        self.ids = ids
+        self.negated = negated
+
+    def _negate(self) -> ColumnElement[Any]:
+        return _InIds(self.column, self.ids, negated=not self.negated)
+
+
+def in_ids(column: Any, name: str) -> ColumnElement[bool]:
+    return _InIds(column, ids_param(name))
+
+
+@compiles(_InIds, "sqlite")
+def _in_ids_sqlite(element: _InIds, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    operator = "NOT IN" if element.negated else "IN"
+    ids = compiler.process(element.ids, **kw)
+    return f"{column} {operator} (SELECT value FROM json_each({ids}))"
+
+
+@compiles(_InIds)
+def _in_ids(element: _InIds, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    operator = "<> ALL" if element.negated else "= ANY"
+    return f"{column} {operator} ({compiler.process(element.ids, **kw)})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+    processors: dict[str, Callable[[Any], Any]]
+
+    def arguments(self, values: dict[str, Any]) -> list[Any]:
+        arguments = []
+        for name in self.names:
+            value = values[name] if name in values else self.defaults[name]
+            processor = self.processors.get(name)
+            arguments.append(value if processor is None else processor(value))
+        return arguments
+
+
+_compiled: dict[tuple[int, str], tuple[Executable, _Compiled]] = {}
+
+
+def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
+    key = (id(statement), dialect.name)
+    found = _compiled.get(key)
+    if found is not None and found[0] is statement:
+        return found[1]
+    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    # Lists given in the statement itself (``visibility IN ('public', 'unlisted')``) are
+    # written out once; the parameters given with each run are single values or IdLists.
+    expanded = compiled.construct_expanded_state(
+        {name: bind.value for name, bind in compiled.binds.items()}
+    )
+    names = tuple(expanded.positiontup or ())
+    processors = {}
+    for name in names:
+        bind = compiled.binds.get(name)
+        processor = None if bind is None else bind.type._cached_bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
+    result = _Compiled(expanded.statement, names, dict(expanded.parameters), processors)
+    # Keeping the statement alive keeps its id from being reused by another.
+    _compiled[key] = (statement, result)
+    return result
+
+
+class Rows(Protocol):
+    """Runs a statement built once; returns its rows as the driver gives them."""
+
+    async def __call__(
+        self, statement: Executable, values: dict[str, Any]
+    ) -> list[Sequence[Any]]: ...
+
+
+class _SQLiteRows:
+    def __init__(self, connection: sqlite3.Connection, dialect: Dialect) -> None:
+        self._connection = connection
+        self._dialect = dialect
+
+    async def __call__(self, statement: Executable, values: dict[str, Any]) -> list[Sequence[Any]]:
+        compiled = _compile(statement, self._dialect)
+        rows: list[Sequence[Any]] = self._connection.execute(
+            compiled.sql, compiled.arguments(values)
+        ).fetchall()
+        return rows
+
+
+class _PostgresRows:
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self._connection = connection
+        self._dialect = dialect
+
+    async def __call__(self, statement: Executable, values: dict[str, Any]) -> list[Sequence[Any]]:
+        compiled = _compile(statement, self._dialect)
+        rows: list[Sequence[Any]] = await self._connection.fetch(
+            compiled.sql, *compiled.arguments(values)
+        )
+        return rows
+
+
+class PageRead:
+    """One page's reads: statements on the driver's connection (:attr:`rows`), and an ORM
+    session on the same connection and transaction, opened only when something has to be
+    rendered (:meth:`session`)."""
+
+    def __init__(self, connection: AsyncConnection, rows: Rows) -> None:
+        self.rows = rows
+        self._connection = connection
+        self._session: AsyncSession | None = None
+
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = AsyncSession(bind=self._connection, expire_on_commit=False)
+        return self._session
+
+
+@asynccontextmanager
+async def page_read(engine: AsyncEngine) -> AsyncIterator[PageRead]:
+    """A read transaction for one page on ``engine`` (a quick read's on SQLite): no ORM session
+    unless one is needed, which saved a third of a cached page's CPU."""
+    async with engine.connect() as connection:
+        await connection.begin()
+        read = PageRead(connection, await _driver_rows(connection))
+        try:
+            yield read
+        finally:
+            if read._session is not None:
+                await read._session.close()
+
+
+async def _driver_rows(connection: AsyncConnection) -> Rows:
+    """Statements on the driver's connection underneath ``connection``, in its transaction."""
+    raw = await connection.get_raw_connection()
+    dialect = connection.dialect
+    driver = raw.driver_connection
+    if dialect.name == "sqlite":
+        inline = getattr(driver, "sqlite_connection", None)
+        if isinstance(inline, sqlite3.Connection):
+            return _SQLiteRows(inline, dialect)
+        raise RuntimeError("quick reads on SQLite run on an inline connection")
+    return _PostgresRows(driver, dialect)
