@@ -401,3 +401,32 @@ async def test_only_a_few_streams_with_unseen_tokens_are_opened_at_once(
     assert (await forged.get("/api/v1/streaming/user")).status_code == 401
     assert lane.in_flight == 0
     await forged.aclose()
+
+
+async def test_only_a_few_sign_ins_hold_slots_and_other_requests_go_on(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    pin_concurrency(app, 8, (0.05, 0.05, 0.05))
+    shield = shield_of(app)
+    lane = shield.sign_in_lane
+    lane.deadlines = shield.queue.deadlines
+    # Sign-ins already hashing or about to fill the lane.
+    for _ in range(lane.limit.limit):
+        await lane.acquire(2)
+    try:
+        shed = await client.post(
+            "/oauth/token", data={"grant_type": "password", "username": "a", "password": "b"}
+        )
+        assert shed.status_code == 503
+        assert shed.json() == {"error": "The server is too busy right now; try again shortly"}
+        assert shield.queue.in_flight == 0
+        # Other requests are served: the worker's slots are free.
+        assert (await client.get(PUBLIC)).status_code == 404
+    finally:
+        for _ in range(lane.limit.limit):
+            lane.release()
+    answer = await client.post(
+        "/oauth/token", data={"grant_type": "password", "username": "a", "password": "b"}
+    )
+    assert answer.status_code not in (500, 503)
+    assert lane.in_flight == 0

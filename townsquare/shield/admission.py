@@ -88,7 +88,8 @@ HEAVY_RANK = 1 << 20
 EXPENSIVE_PATHS = frozenset({"/api/v2/search", "/api/v1/search", "/api/v1/accounts/search"})
 EXPENSIVE_RANK = 1 << 10
 # Ranked after cheaper requests of their class: searches, and sign-ins (a password hash each).
-COSTLY_PATHS = EXPENSIVE_PATHS | {"/oauth/token", "/auth/sign_in"}
+SIGN_IN_PATHS = frozenset({"/oauth/token", "/auth/sign_in"})
+COSTLY_PATHS = EXPENSIVE_PATHS | SIGN_IN_PATHS
 # Anonymous requests from addresses answered lately at a person's pace go before those of
 # addresses this worker does not know (see AddressHistory).
 KNOWN_RANK = -1
@@ -236,6 +237,11 @@ class AdmissionMiddleware:
             # And only a few searches run at once, so however many wait, slots stay free
             # for everything else.
             lane = shield.expensive_lane
+        elif priority != TRUSTED and path in SIGN_IN_PATHS:
+            # Likewise sign-ins: only as many as can compute their password hash soon hold a
+            # slot, so a stuffing run waits here instead of in slots readers need.
+            lane = shield.sign_in_lane
+        if lane is not None:
             try:
                 await lane.acquire(priority, rank)
             except Shed:

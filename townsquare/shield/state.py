@@ -79,6 +79,13 @@ class ShieldState:
             FixedLimit(UNSEEN_STREAM_SLOTS), deadlines=(2.0, 1.0, 0.5), max_waiting=2_000
         )
     )
+    # Sign-ins without a token in good standing, likewise: only those that can hash soon
+    # hold a slot.
+    sign_in_lane: AdmissionQueue = field(
+        default_factory=lambda: AdmissionQueue(
+            FixedLimit(2), deadlines=(2.0, 1.0, 0.5), max_waiting=2_000
+        )
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings, counters: CounterStore | None = None) -> ShieldState:
@@ -139,6 +146,12 @@ class ShieldState:
         )
         shield.unseen_lane = AdmissionQueue(
             FixedLimit(UNSEEN_STREAM_SLOTS),
+            deadlines=queue.deadlines,
+            max_waiting=queue.max_waiting,
+        )
+        # As many sign-ins as can hash at once or wait for it briefly (see HashGate).
+        shield.sign_in_lane = AdmissionQueue(
+            FixedLimit(2 * max(1, settings.shield_password_hash_slots)),
             deadlines=queue.deadlines,
             max_waiting=queue.max_waiting,
         )
