@@ -59,6 +59,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.attack", description=__doc__)
     parser.add_argument("--scenarios", default=",".join(ALL_SCENARIOS))
     parser.add_argument("--multipliers", default="10,50", help="Attack rates, x capacity.")
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        default=None,
+        help="Home-timeline requests/s to take as the capacity instead of measuring it, so "
+        "two runs (two versions of the code) face the same attack rates.",
+    )
     parser.add_argument("--shield", default="on,off", help="Configurations to run, in order.")
     parser.add_argument("--connections", type=int, default=5_000)
     parser.add_argument("--baseline-seconds", type=float, default=8.0)
@@ -342,7 +349,7 @@ async def main() -> None:
         print("seeding ...", flush=True)
         users = seed(data_dir, args)
         all_runs: list[Run] = []
-        capacity: float | None = None
+        capacity: float | None = args.capacity
         first_run = 0
         for name in args.shield.split(","):
             env = SHIELD_ON if name == "on" else SHIELD_OFF
@@ -356,7 +363,11 @@ async def main() -> None:
         header = (
             f"`{command.strip()}` on {platform.platform()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}; capacity {capacity:,.0f} home-timeline "
-            f"requests/s (closed loop, 32 clients)."
+            + (
+                "requests/s (given, not measured)."
+                if args.capacity
+                else "requests/s (closed loop, 32 clients)."
+            )
         )
         table = render(all_runs, header)
         print(table)
