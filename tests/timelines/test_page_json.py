@@ -21,7 +21,7 @@ from townsquare.state import state_of
 from townsquare.statuses.cache import entity_cache
 from townsquare.statuses.entities import render_statuses
 from townsquare.statuses.rendered import fill, template_of
-from townsquare.timelines.home import home_timeline
+from townsquare.timelines.home import BIG_AUTHORS_SECONDS, BigAuthors, home_timeline
 
 
 async def _expected(app: FastAPI, reader: Person, page: Page) -> bytes:
@@ -120,3 +120,21 @@ def test_a_template_filled_without_marks_is_the_entity() -> None:
     out: list[bytes] = []
     fill(template_of(reblog), NoMarks(), {7: orjson.dumps(account)}, out)
     assert b"".join(out) == orjson.dumps(reblog)
+
+
+async def test_big_authors_are_read_again_after_a_write_or_the_bound() -> None:
+    reads: list[int] = []
+
+    async def rows(_statement: Any, values: dict[str, Any]) -> list[Any]:
+        reads.append(values["pull_threshold"])
+        return [(len(reads),)]
+
+    big = BigAuthors()
+    now = 100.0
+    big.clock = lambda: now
+    assert await big.ids(rows, 0, 5) == [1]
+    assert await big.ids(rows, 0, 5) == [1]  # kept
+    assert await big.ids(rows, 1, 5) == [2]  # this worker wrote to accounts
+    now += BIG_AUTHORS_SECONDS
+    assert await big.ids(rows, 1, 5) == [3]  # another worker's writes: within the bound
+    assert reads == [5, 5, 5]

@@ -44,7 +44,7 @@ class IdList(TypeDecorator[list[int]]):
         return dialect.type_descriptor(String())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        ids = [int(i) for i in value or ()]
+        ids = list(value or ())
         if dialect.name == "postgresql":
             return ids
         return orjson.dumps(ids).decode()

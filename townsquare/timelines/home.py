@@ -8,7 +8,8 @@ and that nobody involved is hidden from them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -157,13 +158,14 @@ async def home_timeline(
 
 
 async def home_page_rows(
-    rows: Rows, reader_id: int, page: Page, *, pull_threshold: int
+    rows: Rows, reader_id: int, page: Page, *, big_authors: Sequence[int]
 ) -> list[Sequence[Any]]:
     """:func:`home_timeline` as driver rows of ``STATUS_COLUMNS`` (townsquare/statuses/
-    page_json.py): the same statements, run underneath the ORM."""
+    page_json.py): the same statements, run underneath the ORM. ``big_authors`` are the
+    accounts at or above the pull threshold (:class:`BigAuthors`)."""
     context = await rows(
-        _READER_CONTEXT,
-        {"reader_id": reader_id, "now": utcnow(), "pull_threshold": pull_threshold},
+        _READER_CONTEXT_ROWS,
+        {"reader_id": reader_id, "now": utcnow(), "big": big_authors},
     )
     hidden = sorted({account_id for kind, account_id, _ in context if kind == "h"} - {reader_id})
     pulled = {account_id: bool(wanted) for kind, account_id, wanted in context if kind == "b"}
@@ -214,6 +216,57 @@ _READER_CONTEXT: CompoundSelect[Any] = union_all(
         Account.followers_count >= bindparam("pull_threshold", type_=Integer),
     ),
 )
+
+
+# The page's first statement on the fast path: the big authors the reader follows are found
+# among the instance's big authors (a handful, kept by each worker) through the follows index,
+# instead of joining every account the reader follows to read its follower count.
+_READER_CONTEXT_ROWS: CompoundSelect[Any] = union_all(
+    select(literal("h"), _hidden_from_reader.c[0], literal(False)),
+    select(literal("b"), Follow.target_account_id, Follow.show_reblogs).where(
+        Follow.account_id == _READER, in_ids(Follow.target_account_id, "big")
+    ),
+)
+
+# How long a worker uses the accounts at or above the pull threshold before reading them again.
+BIG_AUTHORS_SECONDS = 5.0
+_BIG_AUTHORS_KEY = "big_authors"
+
+
+class BigAuthors:
+    """The instance's accounts with at least ``pull_threshold`` followers, read by one worker
+    at most every ``BIG_AUTHORS_SECONDS`` and again as soon as it writes to accounts (follower
+    counts move with follows: ``Database.auth_generation``). Whom the reader follows is read
+    with every page; only who counts as big may lag, by that bound, on other workers: an
+    author who just became big may show in their followers' home timelines that much late."""
+
+    _STATEMENT = select(Account.id).where(
+        Account.followers_count >= bindparam("pull_threshold", type_=Integer)
+    )
+
+    def __init__(self) -> None:
+        self.clock: Callable[[], float] = time.monotonic
+        self._ids: list[int] = []
+        self._generation = -1
+        self._read_at = float("-inf")
+
+    async def ids(self, rows: Rows, generation: int, pull_threshold: int) -> list[int]:
+        now = self.clock()
+        if generation != self._generation or now - self._read_at >= BIG_AUTHORS_SECONDS:
+            found = await rows(self._STATEMENT, {"pull_threshold": pull_threshold})
+            self._ids = sorted(row[0] for row in found)
+            self._generation = generation
+            self._read_at = now
+        return self._ids
+
+
+def big_authors(extras: dict[str, Any]) -> BigAuthors:
+    """The worker's :class:`BigAuthors`, made on first use."""
+    found = extras.get(_BIG_AUTHORS_KEY)
+    if found is None:
+        found = extras[_BIG_AUTHORS_KEY] = BigAuthors()
+    assert isinstance(found, BigAuthors)
+    return found
 
 
 async def _reader_context(

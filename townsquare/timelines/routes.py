@@ -19,7 +19,7 @@ from townsquare.statuses.models import Status
 from townsquare.statuses.page_json import render_rows_json
 from townsquare.statuses.page_reads import page_read
 from townsquare.timelines import list_routes, marker_routes
-from townsquare.timelines.home import home_page_rows
+from townsquare.timelines.home import big_authors, home_page_rows
 from townsquare.timelines.lists import list_timeline
 from townsquare.timelines.public import PublicFilter, TagFilter, public_timeline, tag_timeline
 from townsquare.timelines.schemas import PublicQuery, TagQuery
@@ -52,13 +52,15 @@ async def home(request: Request) -> Response:
     account = (await _home_reader(request)).require_account()
     page: Page = page_params(request)
     state = app_state(request)
-    pull_threshold = state.settings.fanout_pull_threshold
     # One read session for the page and its rendering: the busiest endpoint of all. Its
     # statements are bounded by the page and use indexes throughout: a quick read. They run on
     # the driver's connection and the page is assembled from cached JSON
     # (townsquare/statuses/page_json.py).
     async with page_read(state.db.quick_read_engine) as read:
-        found = await home_page_rows(read.rows, account.id, page, pull_threshold=pull_threshold)
+        big = await big_authors(state.extras).ids(
+            read.rows, state.db.auth_generation, state.settings.fanout_pull_threshold
+        )
+        found = await home_page_rows(read.rows, account.id, page, big_authors=big)
         body = await render_rows_json(read, state, account.id, found)
     response = Response(body, media_type="application/json")
     link_header(request, response, [row[0] for row in found])
