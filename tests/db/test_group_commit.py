@@ -112,3 +112,24 @@ async def test_waiting_for_the_write_lock_leaves_the_loop_free(
         assert not waiting.done()
     await waiting
     assert await _channels(app) == {"grouped:first", "grouped:second"}
+
+
+async def test_another_workers_group_waits_for_this_one_without_holding_the_loop(
+    app: FastAPI, grouped: GroupCommit
+) -> None:
+    db = state_of(app).db
+    other = GroupCommit(db)  # another worker's: a connection of its own
+    try:
+        async with grouped.write() as session:
+            publish(session, "grouped:this", "test", {})
+            await session.flush()
+            waiting = asyncio.create_task(_write(other, "other"))
+            for _ in range(50):
+                await asyncio.sleep(0)
+            if db.is_sqlite:
+                assert not waiting.done()
+        await waiting
+    finally:
+        if other.engine is not None:
+            await other.engine.dispose()
+    assert await _channels(app) == {"grouped:this", "grouped:other"}

@@ -16,6 +16,7 @@ import time
 from sqlalchemy import exists, select
 
 from townsquare.db.base import utcnow
+from townsquare.db.group_commit import group_commit
 from townsquare.jobs.lease import (
     MAX_ATTEMPTS,
     Lease,
@@ -88,7 +89,7 @@ async def run_leased_batch(state: AppState, kind: str, leases: list[Lease]) -> i
     """
     try:
         writes = await BATCH_HANDLERS[kind](state, [lease.payload for lease in leases])
-        async with state.db.write() as session:
+        async with group_commit(state.extras, state.db).write_alone() as session:
             await writes(session)
             await finish_jobs(session, leases)
     except asyncio.CancelledError:
@@ -228,7 +229,7 @@ class JobRunners:
             async with self.state.db.read() as session:
                 if not await has_runnable_job(session):
                     return False
-            async with self.state.db.write() as session:
+            async with group_commit(self.state.extras, self.state.db).write_alone() as session:
                 leases = await lease_jobs(session, duration=LEASE_DURATION, limit=BATCH_SIZE)
         if not leases:
             return False
