@@ -108,9 +108,21 @@ async def test_paging_with_max_id_since_id_min_id_and_link(
 
 
 async def test_bad_paging_parameters_are_refused(bob: Person) -> None:
-    response = await bob.client.get("/api/v1/timelines/home", params={"max_id": "abc"})
-    assert response.status_code == 400
-    assert "error" in response.json()
+    for params in (
+        {"max_id": "abc"},
+        {"since_id": "1.5"},
+        {"min_id": str(2**64)},
+        {"max_id": "-3"},
+        {"limit": "many"},
+    ):
+        response = await bob.client.get("/api/v1/timelines/home", params=params)
+        assert response.status_code == 400, (params, response.text)
+        assert "error" in response.json()
+    # A limit out of range is clamped, as Mastodon does.
+    response = await bob.client.get("/api/v1/timelines/home", params={"limit": "1000"})
+    assert response.status_code == 200
+    head = await bob.client.head("/api/v1/timelines/home")
+    assert head.status_code == 200
 
 
 async def test_home_needs_a_user(client: httpx.AsyncClient) -> None:

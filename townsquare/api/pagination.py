@@ -49,9 +49,14 @@ def _as_int(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ApiError(400, f"{name} must be an id") from None
+    # Ids are positive 64-bit integers: anything else would reach the database driver and fail
+    # there.
+    if not 0 <= number < 2**63:
+        raise ApiError(400, f"{name} must be an id")
+    return number
 
 
 def page_params(request: Request, *, default: int = 20, maximum: int = 40) -> Page:
