@@ -149,9 +149,10 @@ class ShieldState:
             deadlines=queue.deadlines,
             max_waiting=queue.max_waiting,
         )
-        # As many sign-ins as can hash at once or wait for it briefly (see HashGate).
+        # As many sign-ins as can hash at once (see HashGate): at a worker's fewest slots,
+        # they still leave one to readers besides the one kept for signed-in people.
         shield.sign_in_lane = AdmissionQueue(
-            FixedLimit(2 * max(1, settings.shield_password_hash_slots)),
+            FixedLimit(max(1, settings.shield_password_hash_slots)),
             deadlines=queue.deadlines,
             max_waiting=queue.max_waiting,
         )
