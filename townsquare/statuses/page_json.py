@@ -27,7 +27,7 @@ from townsquare.statuses.entities import (
 )
 from townsquare.statuses.models import Status
 from townsquare.statuses.page_reads import PageRead, Rows, in_ids
-from townsquare.statuses.rendered import AccountHole, Template, fill, json_array, marked_ids
+from townsquare.statuses.rendered import Template, fill, json_array
 
 # A status row as the page reads it: the id, then every column its entity shows. The whole row
 # is the version its template is kept with.
@@ -107,7 +107,7 @@ async def render_rows_json(
 
     accounts = await _account_json(read, state, {row[ACCOUNT_ID] for row in shown.values()})
     marks = await _marks(
-        rows, viewer_id, [shown[i] for t in templates.values() for i in marked_ids(t) if i in shown]
+        rows, viewer_id, [shown[i] for t in templates.values() for i in t.marked if i in shown]
     )
     whole = await _per_reader(
         read, state, viewer_id, [i for i, t in templates.items() if not t.whole]
@@ -122,11 +122,7 @@ async def render_rows_json(
             if row[ID] in whole:
                 items.append(whole[row[ID]])
             continue
-        if not all(
-            piece.account_id in accounts
-            for piece in template.pieces
-            if isinstance(piece, AccountHole)
-        ):
+        if not accounts.keys() >= set(template.accounts):
             continue
         out: list[bytes] = []
         fill(template, marks, accounts, out)

@@ -65,6 +65,9 @@ class Template:
 
     pieces: tuple[Piece, ...]
     whole: bool = True
+    # The statuses whose marks it shows (a reblog's and its original's), the accounts it shows.
+    marked: tuple[int, ...] = ()
+    accounts: tuple[int, ...] = ()
 
 
 # Statuses with a poll or a quote: rendered per reader, every time.
@@ -90,7 +93,11 @@ def template_of(entity: dict[str, Any]) -> Template:
             merged[-1] = merged[-1] + piece
         else:
             merged.append(piece)
-    return Template(tuple(merged))
+    return Template(
+        tuple(merged),
+        marked=tuple(p.status_id for p in merged if isinstance(p, MarksHole)),
+        accounts=tuple(p.account_id for p in merged if isinstance(p, AccountHole)),
+    )
 
 
 def _emit(entity: dict[str, Any], out: list[Piece]) -> None:
@@ -112,11 +119,6 @@ def _emit(entity: dict[str, Any], out: list[Piece]) -> None:
         else:
             out.append(orjson.dumps(key) + b":" + orjson.dumps(value))
     out.append(b"}")
-
-
-def marked_ids(template: Template) -> list[int]:
-    """The statuses whose marks the template shows (a reblog's and its original's)."""
-    return [piece.status_id for piece in template.pieces if isinstance(piece, MarksHole)]
 
 
 def fill(template: Template, marks: Marks, accounts: dict[int, bytes], out: list[bytes]) -> None:
