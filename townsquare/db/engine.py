@@ -158,6 +158,26 @@ def _postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
 _AUTH_WRITE = re.compile(
     r"^\s*(?:UPDATE|DELETE\s+FROM)\s+\"?(?:oauth_tokens|oauth_apps|accounts)\b", re.IGNORECASE
 )
+# An update of an account's counters alone (every post, boost and follow makes one) changes
+# nothing a token resolves to, and must not empty the token cache each time.
+_COUNTERS_UPDATE = re.compile(
+    r"^\s*UPDATE\s+\"?accounts\"?\s+SET\s+(?P<columns>.*?)\s+WHERE\b", re.IGNORECASE | re.DOTALL
+)
+_COUNTER_COLUMN = re.compile(r"\"?(\w+)\"?\s*=")
+COUNTER_COLUMNS = frozenset(
+    {"statuses_count", "followers_count", "following_count", "last_status_at"}
+)
+
+
+def is_auth_write(statement: str) -> bool:
+    """Whether ``statement`` may change what a token resolves to (see ``auth_generation``)."""
+    if not _AUTH_WRITE.match(statement):
+        return False
+    counters = _COUNTERS_UPDATE.match(statement)
+    if counters is None:
+        return True
+    columns = {name.lower() for name in _COUNTER_COLUMN.findall(counters["columns"])}
+    return not columns or not columns <= COUNTER_COLUMNS
 
 
 class Database:
@@ -192,7 +212,7 @@ class Database:
 
         @event.listens_for(self.write_engine.sync_engine, "before_cursor_execute")
         def _on_execute(*args: Any) -> None:
-            if _AUTH_WRITE.match(args[2]):
+            if is_auth_write(args[2]):
                 self.auth_generation += 1
 
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)

@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from townsquare.db.engine import _AUTH_WRITE, SQLITE_PRAGMAS, Database, _InlineConnection
+from townsquare.db.engine import SQLITE_PRAGMAS, Database, _InlineConnection, is_auth_write
 
 
 class _GroupConnection(_InlineConnection):
@@ -143,7 +143,7 @@ def _group_engine(db: Database) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _on_execute(*args: Any) -> None:
         # As on the database's own write engine (see Database.auth_generation).
-        if _AUTH_WRITE.match(args[2]):
+        if is_auth_write(args[2]):
             db.auth_generation += 1
 
     return engine
