@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import os
 import platform
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -107,11 +109,28 @@ def seed(data_dir: Path, database_url: str, args: argparse.Namespace) -> tuple[P
     subprocess.run(command, check=True, timeout=1800, stdout=subprocess.DEVNULL)
     seconds = time.monotonic() - started
     if not database_url and cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(database, cache / "townsquare.sqlite3")
-        shutil.copyfile(tokens, cache / "seed-tokens.txt")
-        (cache / "seconds").write_text(f"{seconds:.0f}\n")
+        _store_seed(cache, database, tokens, seconds)
     return tokens, f"Seeded with `townsquare seed --fast` in {seconds:.0f} s"
+
+
+def _store_seed(cache: Path, database: Path, tokens: Path, seconds: float) -> None:
+    """Keep a seed for the next runs, whole or not at all: a consistent copy of the database
+    (its write-ahead log included) and its tokens are written aside, then renamed into place,
+    so two runs seeding at once, or a run stopped halfway, never leave a mixed cache."""
+    partial = cache.with_name(f"{cache.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    with (
+        contextlib.closing(sqlite3.connect(database)) as source,
+        contextlib.closing(sqlite3.connect(partial / "townsquare.sqlite3")) as copy,
+    ):
+        source.backup(copy)
+    shutil.copyfile(tokens, partial / "seed-tokens.txt")
+    (partial / "seconds").write_text(f"{seconds:.0f}\n")
+    try:
+        partial.rename(cache)
+    except OSError:  # another run kept the same seed first
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 @dataclass
