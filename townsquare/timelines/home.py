@@ -235,10 +235,10 @@ _BIG_AUTHORS_KEY = "big_authors"
 
 class BigAuthors:
     """The instance's accounts with at least ``pull_threshold`` followers, read by one worker
-    at most every ``BIG_AUTHORS_SECONDS`` and again as soon as it writes to accounts (follower
-    counts move with follows: ``Database.auth_generation``). Whom the reader follows is read
-    with every page; only who counts as big may lag, by that bound, on other workers: an
-    author who just became big may show in their followers' home timelines that much late."""
+    at most every ``BIG_AUTHORS_SECONDS`` (and again when ``Database.auth_generation`` moves;
+    follower counts alone do not move it). Whom the reader follows is read with every page;
+    only who counts as big may lag, by that bound: an author who has just become big may show
+    in their followers' home timelines that much late."""
 
     _STATEMENT = select(Account.id).where(
         Account.followers_count >= bindparam("pull_threshold", type_=Integer)
