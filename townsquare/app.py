@@ -42,14 +42,15 @@ from townsquare.web import routes as web
 
 log = logging.getLogger("townsquare")
 
-# A request is matched against the routers in this order, route by route, so the ones opened
-# most often come first: streaming and room connections, then timelines. Routers whose paths
-# overlap (accounts before graph, the web pages last) keep their order.
+# A request is matched against the routers in this order, route by route, so the ones asked
+# most often come first: timelines (the home page above all), then streaming and room
+# connections. Routers whose paths overlap (accounts before graph, the web pages last) keep
+# their order.
 ROUTERS = (
+    timelines.router,
     health.router,
     streaming.router,
     rooms.router,
-    timelines.router,
     shield.router,
     instance.router,
     oauth.router,
