@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from townsquare.app import create_app
 from townsquare.config import Settings
@@ -77,6 +77,16 @@ def under_attack(app: FastAPI, choice: str = "on") -> None:
     shield = shield_of(app)
     set_forced_mode(shield.settings, choice)
     shield.mode.refresh()
+
+
+async def hello_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The smallest app behind a guarded server: "ok" to every HTTP request."""
+    if scope["type"] != "http":
+        return
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
 
 
 def read_all(conn: socket.socket) -> bytes:

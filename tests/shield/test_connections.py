@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from tests.shield.conftest import guarded_server, read_all
+from tests.shield.conftest import guarded_server, hello_app, read_all
 from townsquare.config import Settings
 from townsquare.shield import connections, standing
 from townsquare.shield.address_table import AddressTable
@@ -21,15 +21,6 @@ from townsquare.shield.connections import KnownAddresses, Vouchers
 from townsquare.shield.server import (
     KNOWN_ADDRESS_ALLOWANCE,
 )
-
-
-async def hello_app(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] != "http":
-        return
-    await send(
-        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
-    )
-    await send({"type": "http.response.body", "body": b"ok"})
 
 
 def serve(settings: Settings) -> Iterator[tuple[str, int]]:

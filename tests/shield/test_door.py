@@ -11,9 +11,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from starlette.types import Receive, Scope, Send
 
-from tests.shield.conftest import guarded_server
+from tests.shield.conftest import guarded_server, hello_app
 from townsquare.config import Settings
 from townsquare.shield import connections
 from townsquare.shield.cache import AnonymousCache, CachedResponse
@@ -147,15 +146,6 @@ def test_clients_that_asked_to_close_are_closed(door: Door, request_head: bytes)
     response, closing = answer
     assert closing
     assert split(response)[1][b"connection"] == b"close"
-
-
-async def hello_app(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] != "http":
-        return
-    await send(
-        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
-    )
-    await send({"type": "http.response.body", "body": b"ok"})
 
 
 @pytest.fixture
