@@ -209,17 +209,22 @@ class Database:
             )
             self.quick_read_engine = self.read_engine
         self.auth_generation = 0
-
-        @event.listens_for(self.write_engine.sync_engine, "before_cursor_execute")
-        def _on_execute(*args: Any) -> None:
-            if is_auth_write(args[2]):
-                self.auth_generation += 1
+        self.count_auth_writes(self.write_engine)
 
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._quick_read_sessions = async_sessionmaker(
             self.quick_read_engine, expire_on_commit=False
         )
+
+    def count_auth_writes(self, engine: AsyncEngine) -> None:
+        """Move ``auth_generation`` on whenever ``engine`` runs a write that may change what a
+        token resolves to (see ``is_auth_write``)."""
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _on_execute(*args: Any) -> None:
+            if is_auth_write(args[2]):
+                self.auth_generation += 1
 
     @property
     def is_sqlite(self) -> bool:

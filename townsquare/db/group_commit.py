@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from townsquare.db.engine import SQLITE_PRAGMAS, Database, _InlineConnection, is_auth_write
+from townsquare.db.engine import SQLITE_PRAGMAS, Database, _InlineConnection
 
 
 class _GroupConnection(_InlineConnection):
@@ -140,12 +140,7 @@ def _group_engine(db: Database) -> AsyncEngine:
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _on_execute(*args: Any) -> None:
-        # As on the database's own write engine (see Database.auth_generation).
-        if is_auth_write(args[2]):
-            db.auth_generation += 1
-
+    db.count_auth_writes(engine)
     return engine
 
 
