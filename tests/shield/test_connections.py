@@ -18,9 +18,7 @@ from townsquare.config import Settings
 from townsquare.shield import connections, standing
 from townsquare.shield.address_table import AddressTable
 from townsquare.shield.connections import KnownAddresses, Vouchers
-from townsquare.shield.server import (
-    KNOWN_ADDRESS_ALLOWANCE,
-)
+from townsquare.shield.server import KNOWN_ADDRESS_ALLOWANCE, whole_request
 
 
 def serve(settings: Settings) -> Iterator[tuple[str, int]]:
@@ -115,16 +113,53 @@ def test_while_the_loop_lags_unknown_addresses_wait_and_known_ones_are_served(
     assert get(lagging, "127.0.44.1").startswith(b"HTTP/1.1 200")
     # Probes on the machine itself are never turned away.
     assert get(lagging, "127.0.0.1").startswith(b"HTTP/1.1 200")
-    # The next request of the open connection is answered before it is parsed.
+    # The next request of the open connection is answered before it is parsed, and the
+    # connection stays open (a client refused with a close would just reconnect).
     idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert read_all(idle).startswith(b"HTTP/1.1 503")
-    idle.close()
+    refused = idle.recv(65536)
+    assert refused.startswith(b"HTTP/1.1 503")
+    assert b"connection: close" not in refused
 
-    # The lag gone, the refused address gets through.
+    # The lag gone, the refused address gets through, on the same connection too.
     connections.loop_lag.hold(0.0)
+    idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+    idle.close()
     assert get(lagging, "127.0.44.2").startswith(b"HTTP/1.1 200")
     assert connections.counts.lag_refused_connections >= 1
     assert connections.counts.lag_refused_requests >= 1
+
+
+def test_while_the_loop_lags_a_new_connection_refused_is_kept_open_for_its_next_request(
+    lagging: tuple[str, int],
+) -> None:
+    connections.loop_lag.hold(1.0)
+    with connect(lagging, "127.0.44.5") as conn:
+        # A whole request with its body: refused as busy, the connection kept.
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        refused = conn.recv(65536)
+        assert refused.startswith(b"HTTP/1.1 503")
+        assert b"retry-after: 2" in refused
+        assert b"connection: close" not in refused
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 503")
+        # Once the lag is over, its next request is served.
+        connections.loop_lag.hold(0.0)
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+
+    connections.loop_lag.hold(1.0)
+    # Asked to close, or with a body that has not all arrived, it is refused and closed.
+    for request in (
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+        b"GET / HTTP/1.0\r\nHost: x\r\n\r\n",
+    ):
+        with connect(lagging, "127.0.44.6") as conn:
+            conn.sendall(request)
+            refused = read_all(conn)
+            assert refused.startswith(b"HTTP/1.1 503")
+            assert b"connection: close" in refused
 
 
 def test_a_pass_counts_as_a_good_history() -> None:
@@ -380,3 +415,23 @@ def test_while_the_loop_lags_a_good_token_or_a_valid_pass_is_served_from_a_new_a
     finally:
         connections.pass_checker = None
         standing.tokens.clear()
+
+
+@pytest.mark.parametrize(
+    ("data", "whole"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
+        (b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 2\r\n\r\nab", True),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na", False),
+        (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", False),
+        (b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", False),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n", False),
+    ],
+)
+def test_only_one_whole_request_is_answered_with_the_connection_kept(
+    data: bytes, whole: bool
+) -> None:
+    assert whole_request(data) is whole

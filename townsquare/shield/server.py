@@ -136,12 +136,20 @@ BUSY = _response(
     b"503 Service Unavailable\r\nretry-after: 2",
     b"The server is too busy right now; try again shortly",
 )
+# The same refusal with the connection kept open. A client refused with a close reconnects,
+# and a flood that does so at once turns every refusal into an accept: its new connections
+# fill the kernel's accept queue, where a signed-in person's new connection (a stream being
+# opened) waits behind all of them, seconds before the worker even sees it.
+BUSY_KEPT_OPEN = BUSY.replace(b"connection: close\r\n", b"")
 INVALID_TOKEN = _response(b"401 Unauthorized", b"The access token is invalid")
 TOO_MANY_UNSEEN_TOKENS = _response(
     b"429 Too Many Requests\r\nretry-after: 10",
     b"Too many new access tokens from this network; try again later",
 )
 MAX_TRACKED_ADDRESSES = 100_000
+# A connection held back without a parser is closed rather than answered again once this
+# much of its answers waits unread.
+PENDING_WRITE_LIMIT = 16 * 1024
 # Health probes and administrators on the machine itself are never turned away for lag.
 THIS_MACHINE = frozenset({"127.0.0.1", "::1"})
 
@@ -167,6 +175,12 @@ QUERY_TOKEN = re.compile(rb"^[^\r\n]*?[?&]access_token=([^&\s]+)")
 SESSION = re.compile(rb"\r\ncookie:[^\r\n]*?\btownsquare_session=([^;\s]+)", re.IGNORECASE)
 PASS_HEADER = re.compile(rb"\r\nx-townsquare-pass:[ \t]*([^\s]+)", re.IGNORECASE)
 PASS_COOKIE = re.compile(rb"\r\ncookie:[^\r\n]*?\btownsquare_pass=([^;\s]+)", re.IGNORECASE)
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]{1,9})[ \t]*\r\n", re.IGNORECASE)
+# Headers after which a connection cannot simply carry on with its next request.
+ENDS_CONNECTION = re.compile(
+    rb"\r\n(?:connection:[^\r\n]*\b(?:close|upgrade)\b|transfer-encoding:|upgrade:)",
+    re.IGNORECASE,
+)
 
 
 def vouched_for(head: bytes, address: str) -> bool:
@@ -186,6 +200,23 @@ def vouched_for(head: bytes, address: str) -> bool:
             if found is not None and checker(found.group(1).decode("latin-1"), address):
                 return True
     return False
+
+
+def whole_request(data: bytes) -> bool:
+    """Whether ``data`` is exactly one HTTP/1.1 request, head and declared body, after which
+    the connection may carry on: refused without a parse, it can be answered and kept open."""
+    end = data.find(b"\r\n\r\n")
+    if end == -1:
+        return False
+    head = data[: end + 2]
+    line_end = head.find(b"\r\n")
+    if not head[:line_end].endswith(b" HTTP/1.1") or ENDS_CONNECTION.search(head):
+        return False
+    lengths = CONTENT_LENGTH.findall(head)
+    if len(lengths) > 1 or head.lower().count(b"\r\ncontent-length:") != len(lengths):
+        return False  # repeated or malformed: left to the parser's refusal and a close
+    length = int(lengths[0]) if lengths else 0
+    return len(data) - end - 4 == length
 
 
 def too_many_connections(period: float) -> bytes:
@@ -265,6 +296,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 # bytes, still before a parser exists.
                 self.refused = True
                 self.pending = (transport, address)
+                # Counted among the address's open connections: it may stay open.
+                self.open_connections[address] = self.open_connections.get(address, 0) + 1
+                self.address = address
                 self.pending_deadline = asyncio.get_running_loop().call_later(
                     min(2.0, guard.header_timeout), transport.abort
                 )
@@ -290,7 +324,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.head_deadline: asyncio.TimerHandle | None = None
         self.body_deadline: asyncio.TimerHandle | None = None
         super().connection_made(transport)
-        if address is not None:
+        if address is not None and self.address is None:
             self.open_connections[address] = self.open_connections.get(address, 0) + 1
             self.address = address
         self._arm_head_deadline()
@@ -333,6 +367,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.pending_deadline.cancel()
                 self.pending_deadline = None
             self.pending = None
+            self._release_address()
             return
         self._cancel_deadlines()
         self._release_address()
@@ -394,7 +429,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # parser reads it.
             if self._lagging_for(self.address) and not vouched_for(data, self.address):
                 counts.lag_refused_requests += 1
-                self._refuse(BUSY)
+                if self.flow.write_paused or not whole_request(data):
+                    self._refuse(BUSY)
+                    return
+                self.transport.write(BUSY_KEPT_OPEN)
+                self._unset_keepalive_if_required()
+                self._arm_head_deadline()
                 return
             if self._answered_at_door(data, self.address):
                 return
@@ -431,19 +471,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return True
 
     def _decide_pending(self, data: bytes) -> None:
-        """The first bytes of a connection held back while the loop lagged: let it in if they
-        carry a token in good standing or a valid pass, else refuse it as busy."""
+        """A request on a connection held back while the loop lagged: let the connection in
+        if the lag is over or the request carries a token in good standing or a valid pass,
+        else refuse the request as busy (keeping the connection, still without a parser,
+        when the request is whole)."""
         assert self.pending is not None
         transport, address = self.pending
-        self.pending = None
         if self.pending_deadline is not None:
             self.pending_deadline.cancel()
             self.pending_deadline = None
-        if not vouched_for(data, address):
+        if self._lagging_for(address) and not vouched_for(data, address):
             counts.lag_refused_connections += 1
+            if whole_request(data) and transport.get_write_buffer_size() < PENDING_WRITE_LIMIT:
+                transport.write(BUSY_KEPT_OPEN)
+                # Held until its next request, as long as any connection waits for one.
+                self.pending_deadline = asyncio.get_running_loop().call_later(
+                    self.guard.header_timeout, transport.abort
+                )
+                return
+            self.pending = None
             transport.write(BUSY)
             transport.close()
             return
+        self.pending = None
         self.refused = False
         self._let_in(transport, address)
         self.data_received(data)
