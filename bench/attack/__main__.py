@@ -335,7 +335,11 @@ async def run_configuration(
             solver.shutdown(cancel_futures=True)
         for run in runs:
             run.attach(recorder.samples, baseline=runs[0])
-        print(breakdown(runs, {name: recorder.samples}), file=sys.stderr, flush=True)
+        print(
+            breakdown(runs, {name: recorder.samples}, {name: recorder.lags}),
+            file=sys.stderr,
+            flush=True,
+        )
         return runs, capacity
     finally:
         server.stop()

@@ -30,14 +30,20 @@ class Sample:
     started: float
     latency: float
     status: int  # 0: no answer
+    connect: float = 0.0  # streams: seconds until the connection was accepted
 
 
 @dataclass
 class Recorder:
     samples: list[Sample] = field(default_factory=list)
+    # How late the clients' own event loop ran (when, seconds late): a latency includes it,
+    # and the load generator shares the machine's cores with the server.
+    lags: list[tuple[float, float]] = field(default_factory=list)
 
-    def add(self, kind: str, label: str, started: float, status: int) -> None:
-        self.samples.append(Sample(kind, label, started, time.monotonic() - started, status))
+    def add(self, kind: str, label: str, started: float, status: int, connect: float = 0.0) -> None:
+        self.samples.append(
+            Sample(kind, label, started, time.monotonic() - started, status, connect)
+        )
 
 
 @dataclass
@@ -113,16 +119,22 @@ async def searcher(instance: Instance, recorder: Recorder, token: str, source: s
 
 
 async def streamer(instance: Instance, recorder: Recorder, token: str, source: str) -> None:
-    """Opens the user stream, waits for its first bytes, holds it a while, and starts over."""
+    """Opens the user stream, waits for its first bytes, holds it a while, and starts over.
+
+    An opening without an answer is labelled with the step it was stuck at: ``~connect``
+    (the server had not accepted the connection), ``~head`` (no answer to the request) or
+    ``~first`` (an answer but not the stream's first bytes)."""
     while True:
         started = time.monotonic()
         writer: asyncio.StreamWriter | None = None
         status = 0
+        step, connect = "~connect", 0.0
         try:
             async with asyncio.timeout(TIMEOUT):
                 reader, writer = await asyncio.open_connection(
                     instance.host, instance.port, local_addr=(source, 0)
                 )
+                connect, step = time.monotonic() - started, "~head"
                 writer.write(
                     request_bytes(
                         "GET", "/api/v1/streaming/user", {"Authorization": f"Bearer {token}"}
@@ -131,10 +143,12 @@ async def streamer(instance: Instance, recorder: Recorder, token: str, source: s
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = int(head[9:12])
                 if status == 200:
+                    step = "~first"
                     await reader.readuntil(b"\n")  # the stream's first line
+                step = ""
         except (TimeoutError, ConnectionError, OSError, asyncio.IncompleteReadError):
             status = 0
-        recorder.add("logged-in", "stream", started, status)
+        recorder.add("logged-in", "stream" + step, started, status, connect)
         if status == 200:
             await asyncio.sleep(3.0)
         if writer is not None:
@@ -202,6 +216,18 @@ class AnonymousReader:
             self.pass_token = orjson.loads(answer.body)["pass"]
 
 
+LAG_TICK = 0.05
+
+
+async def watch_lag(recorder: Recorder) -> None:
+    expected = time.monotonic() + LAG_TICK
+    while True:
+        await asyncio.sleep(LAG_TICK)
+        now = time.monotonic()
+        recorder.lags.append((now, max(0.0, now - expected)))
+        expected = now + LAG_TICK
+
+
 async def run_legitimate(
     instance: Instance, recorder: Recorder, solver: ProcessPoolExecutor, stop: asyncio.Event
 ) -> None:
@@ -220,6 +246,7 @@ async def run_legitimate(
         tasks.append(streamer(instance, recorder, tokens[10 + n], f"127.0.1.{n + 31}"))
     for n in range(6):
         tasks.append(AnonymousReader(instance, recorder, f"127.0.{10 + n}.1", solver).run())
+    tasks.append(watch_lag(recorder))
     running = [asyncio.create_task(task) for task in tasks]
     await stop.wait()
     for task in running:

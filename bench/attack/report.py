@@ -143,13 +143,33 @@ def render(runs: list[Run], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def breakdown(runs: list[Run], samples_by_shield: dict[str, list[Sample]]) -> str:
-    """Per request type, for reading the table: requests, success and p99 in each run."""
+def breakdown(
+    runs: list[Run],
+    samples_by_shield: dict[str, list[Sample]],
+    lags_by_shield: dict[str, list[tuple[float, float]]] | None = None,
+) -> str:
+    """Per request type, for reading the table: requests, success and p99 in each run; the
+    p99 of stream openings' connect time, and how late the clients' own loop ran (p99 and
+    worst), which every latency includes."""
     lines = []
     for run in runs:
         samples = samples_by_shield.get(run.shield, [])
         during = [s for s in samples if run.attack.start <= s.started < run.attack.end]
-        parts = []
+        lags = [
+            lag
+            for when, lag in (lags_by_shield or {}).get(run.shield, [])
+            if run.attack.start <= when < run.attack.end
+        ]
+        connects = [
+            s.latency if s.label.endswith("~connect") else s.connect
+            for s in during
+            if s.label.startswith("stream")
+        ]
+        parts = [
+            f"client loop lag p99 {percentile(lags, 0.99) * 1000:.0f} max "
+            f"{max(lags, default=0.0) * 1000:.0f} ms",
+            f"stream connect p99 {percentile(connects, 0.99) * 1000:.0f} ms",
+        ]
         for label in sorted({s.label for s in during}):
             figs = figures([s for s in during if s.label == label])
             statuses = Counter(s.status for s in during if s.label == label)
