@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from tests.conftest import Person
 from townsquare.db.group_commit import GroupCommit, group_commit
@@ -65,6 +65,43 @@ async def test_a_failing_write_rolls_back_alone(app: FastAPI, grouped: GroupComm
     assert outcomes[0] is None and outcomes[2] is None
     assert isinstance(outcomes[1], ValueError)
     assert await _channels(app) == {"grouped:kept", "grouped:also kept"}
+
+
+async def _write_driver(grouped: GroupCommit, name: str, *, fail: bool = False) -> None:
+    async with grouped.write_driver() as connection:
+        await connection.execute(
+            insert(StreamEvent).values(channel=f"grouped:{name}", event="test", payload="{}")
+        )
+        if fail:
+            raise ValueError(name)
+
+
+async def test_driver_writes_share_the_group_and_fail_alone(
+    app: FastAPI, grouped: GroupCommit
+) -> None:
+    state = state_of(app)
+    async with grouped._turn:
+        writes = [
+            asyncio.create_task(_write_driver(grouped, "driver kept")),
+            asyncio.create_task(_write(grouped, "session kept")),
+            asyncio.create_task(_write_driver(grouped, "driver failed", fail=True)),
+            asyncio.create_task(_write_driver(grouped, "driver also kept")),
+        ]
+        await asyncio.sleep(0)
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    assert [type(outcome) for outcome in outcomes] == [
+        type(None),
+        type(None),
+        ValueError,
+        type(None),
+    ]
+    assert await _channels(app) == {
+        "grouped:driver kept",
+        "grouped:session kept",
+        "grouped:driver also kept",
+    }
+    if state.db.is_sqlite:
+        assert (grouped.groups, grouped.writes) == (1, 3)
 
 
 async def test_a_group_whose_only_write_failed_ends_and_the_next_one_commits(

@@ -8,9 +8,15 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from tests.conftest import Person
+from townsquare.accounts.models import Account
+from townsquare.config import Settings
+from townsquare.jobs.models import Job
+from townsquare.jobs.runner import run_pending_jobs
 from townsquare.state import state_of
 from townsquare.statuses.cache import entity_cache
+from townsquare.statuses.create import PlainDraft, plain_draft
 from townsquare.statuses.models import Status
+from townsquare.statuses.schemas import StatusDraft
 
 
 async def _count_statuses(app: FastAPI) -> int:
@@ -132,3 +138,84 @@ async def test_the_answer_is_the_entity_read_back(app: FastAPI, alice: Person, b
         shown = await alice.client.get(f"/api/v1/statuses/{posted.json()['id']}")
         assert shown.status_code == 200
         assert posted.json() == shown.json(), draft
+
+
+def test_only_drafts_that_write_nothing_but_the_status_are_plain() -> None:
+    settings = Settings(domain="testserver", secret_key="test-secret")
+    author = Account(
+        id=1,
+        username="alice",
+        default_visibility="public",
+        default_sensitive=False,
+        default_language=None,
+    )
+
+    def plain(**fields: object) -> PlainDraft | None:
+        return plain_draft(settings, author, StatusDraft.model_validate(fields))
+
+    found = plain(status="words and https://example.com/a link", spoiler_text=" cw ")
+    assert found is not None
+    assert (found.visibility, found.sensitive, found.spoiler_text) == ("public", True, "cw")
+    assert 'href="https://example.com/a"' in found.html
+    assert plain(status="private words", visibility="private") is not None
+    assert plain(status="to @bob") is None
+    assert plain(status="to @bob@elsewhere.example") is None
+    assert plain(status="about #town") is None
+    assert plain(status="direct words", visibility="direct") is None
+    assert plain(status="with media", media_ids=["5"]) is None
+    assert plain(status="a poll", poll={"options": ["a", "b"], "expires_in": 600}) is None
+    assert plain(status="a reply", in_reply_to_id="5") is None
+    assert plain(status="a quote", quote_id="5") is None
+    assert plain(status="later", scheduled_at="2099-01-01T00:00:00Z") is None
+    author.default_visibility = "direct"
+    assert plain(status="direct by default") is None
+
+
+async def _row(app: FastAPI, status_id: str) -> dict[str, object]:
+    async with state_of(app).db.read() as session:
+        status = await session.get(Status, int(status_id))
+        assert status is not None
+        return {
+            column.key: getattr(status, column.key)
+            for column in Status.__mapper__.columns
+            if column.key not in ("id", "thread_id", "created_at")
+        }
+
+
+async def test_a_plain_post_writes_what_the_full_path_writes(
+    app: FastAPI, alice: Person, bob: Person
+) -> None:
+    """Plain posts take a path of their own (``plain_draft``); an Idempotency-Key sends the
+    same draft through the general one. Both must answer and write the same."""
+    state = state_of(app)
+    assert (await bob.client.post(f"/api/v1/accounts/{alice.id}/follow")).status_code == 200
+    draft = {
+        "status": "Radishes\n\nand https://example.com/radishes",
+        "spoiler_text": "veg",
+        "language": "de",
+        "visibility": "unlisted",
+    }
+    lean = await alice.client.post("/api/v1/statuses", json=draft)
+    full = await alice.client.post(
+        "/api/v1/statuses", json=draft, headers={"Idempotency-Key": "full-path"}
+    )
+    assert lean.status_code == full.status_code == 200, (lean.text, full.text)
+    differ = ("id", "uri", "url", "created_at", "account")
+    assert {k: v for k, v in lean.json().items() if k not in differ} == {
+        k: v for k, v in full.json().items() if k not in differ
+    }
+    assert lean.json()["account"]["statuses_count"] == 1
+    assert full.json()["account"]["statuses_count"] == 2
+    lean_id, full_id = lean.json()["id"], full.json()["id"]
+    assert await _row(app, lean_id) == await _row(app, full_id)
+    async with state.db.read() as session:
+        jobs = (await session.scalars(select(Job).where(Job.kind == "fanout"))).all()
+        status = await session.get(Status, int(lean_id))
+        assert status is not None and status.thread_id == status.id
+    assert sorted(job.payload["status_id"] for job in jobs) == sorted([int(lean_id), int(full_id)])
+
+    await run_pending_jobs(state)
+    home = (await bob.client.get("/api/v1/timelines/home")).json()
+    assert {entry["id"] for entry in home} == {lean_id, full_id}
+    found = (await bob.client.get("/api/v2/search", params={"q": "radishes"})).json()
+    assert {entry["id"] for entry in found["statuses"]} == {lean_id, full_id}

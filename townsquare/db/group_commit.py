@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -178,6 +179,38 @@ class GroupCommit:
             async with self.db.write() as session:
                 yield session
             return
+        async with self._joined() as group, group.session.begin_nested():
+            yield group.session
+
+    @asynccontextmanager
+    async def write_driver(self) -> AsyncIterator[AsyncConnection]:
+        """As :meth:`write`, for statements run on the driver's connection underneath (see
+        ``townsquare/statuses/page_reads.py``) instead of through an ORM session: on SQLite
+        the group's connection, in a SAVEPOINT of its transaction; on PostgreSQL a transaction
+        of its own. Such statements bypass ``Database.count_auth_writes``: they must not
+        change what a token resolves to (an account's counters are fine)."""
+        if self.engine is None:
+            async with self.db.write_engine.connect() as connection, connection.begin():
+                yield connection
+            return
+        async with self._joined() as group:
+            connection = await group.session.connection()
+            raw = await connection.get_raw_connection()
+            assert isinstance(raw.driver_connection, _GroupConnection)
+            driver = raw.driver_connection.sqlite_connection
+            assert driver is not None
+            driver.execute("SAVEPOINT grouped_write")
+            try:
+                yield connection
+            except BaseException:
+                driver.execute("ROLLBACK TO grouped_write")
+                driver.execute("RELEASE grouped_write")
+                raise
+            driver.execute("RELEASE grouped_write")
+
+    @asynccontextmanager
+    async def _joined(self) -> AsyncIterator[_Group]:
+        """This process's open group, joined for one write; the block ends after its commit."""
         async with self._turn:
             group = self._open
             if group is None:
@@ -188,8 +221,7 @@ class GroupCommit:
                 )
                 self._open = group
             try:
-                async with group.session.begin_nested():
-                    yield group.session
+                yield group
                 group.members += 1
             finally:
                 # Scheduled even when the first post failed: the group's transaction holds the

@@ -14,13 +14,23 @@ cache, where the first home timelines showing the new status find it.
 
 from __future__ import annotations
 
+from collections import namedtuple
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 from sqlalchemy import select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townsquare.accounts.entities import account_entities, iso_time
+from townsquare.accounts.entities import (
+    ENTITY_COLUMNS,
+    AccountFields,
+    account_entities,
+    iso_time,
+    public_account_entity,
+)
 from townsquare.accounts.models import Account
 from townsquare.api.errors import ApiError
 from townsquare.oauth.models import OAuthApp
@@ -53,9 +63,9 @@ async def render_posted(
     status = posted.status
     if not posted.plain or status.reblog_of_id is not None or status.quote_of_id is not None:
         return await render_status(session, state, viewer_id, status)
-    settings = state.settings
-    cache = entity_cache(state)
-    accounts = await account_entities(session, settings, cache.accounts, [status.account_id])
+    accounts = await account_entities(
+        session, state.settings, entity_cache(state).accounts, [status.account_id]
+    )
     author = accounts.get(status.account_id)
     if author is None:
         raise ApiError(404, "Record not found")
@@ -67,8 +77,51 @@ async def render_posted(
         found = app.first()
         if found is not None:
             application = {"name": found.name, "website": found.website}
+    return posted_entity(state, viewer_id, status, author, application, posted.mentioned)
+
+
+# A row of an author's entity columns (ENTITY_COLUMNS), read by name.
+_AuthorRow = namedtuple("_AuthorRow", [column.key for column in ENTITY_COLUMNS])  # type: ignore[misc]
+
+
+def author_columns(dialect: Dialect, row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row of ENTITY_COLUMNS as the driver returned it, with the values SQLAlchemy would
+    have made of it (datetimes, booleans, JSON): equal to the row ``account_entities`` reads,
+    so both find the same cached entity."""
+    processors = _author_processors(dialect)
+    return tuple(value if p is None else p(value) for p, value in zip(processors, row, strict=True))
+
+
+@cache
+def _author_processors(dialect: Dialect) -> list[Callable[[Any], Any] | None]:
+    return [column.type._cached_result_processor(dialect, None) for column in ENTITY_COLUMNS]
+
+
+def author_entity(state: AppState, columns: tuple[Any, ...]) -> dict[str, Any]:
+    """The author's Account entity from :func:`author_columns`, through the worker's cache."""
+    accounts = entity_cache(state).accounts
+    author_id = int(columns[0])  # ENTITY_COLUMNS begins with the id
+    entity = accounts.get(author_id, columns)
+    if entity is None:
+        fields = cast(AccountFields, _AuthorRow(*columns))
+        entity = public_account_entity(fields, state.settings)
+        accounts.put(author_id, columns, entity)
+    return entity
+
+
+def posted_entity(
+    state: AppState,
+    viewer_id: int,
+    status: Status,
+    author: dict[str, Any],
+    application: dict[str, Any] | None,
+    mentioned: Sequence[Account] = (),
+) -> dict[str, Any]:
+    """The entity of a plain status just written, from its row, its author's entity and its
+    application."""
+    settings = state.settings
     username = author["username"]
-    mentioned = sorted({account.id: account for account in posted.mentioned}.items())
+    by_id = sorted({account.id: account for account in mentioned}.items())
     part = _StatusPart(
         created_at=iso_time(status.created_at),
         uri=f"{settings.public_url}/users/{username}/statuses/{status.id}",
@@ -76,14 +129,15 @@ async def render_posted(
         application=application,
         media=[],
         mentions=[
-            mention_entity(account_id, account.username, settings)
-            for account_id, account in mentioned
+            mention_entity(account_id, account.username, settings) for account_id, account in by_id
         ],
         tags=[],
         has_poll=False,
     )
-    cache.statuses.put(status.id, status.edited_at, part)
-    batch = _Batch(statuses={status.id: status}, parts={status.id: part}, accounts=accounts)
+    entity_cache(state).statuses.put(status.id, status.edited_at, part)
+    batch = _Batch(
+        statuses={status.id: status}, parts={status.id: part}, accounts={status.account_id: author}
+    )
     entity = _entity(status, batch, viewer_id)
     if entity is None:
         raise ApiError(404, "Record not found")

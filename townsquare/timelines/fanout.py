@@ -36,13 +36,15 @@ from townsquare.timelines.recipients import (
 )
 
 BACKFILL_SIZE = 40
+# The job kind that delivers a new status.
+FANOUT = "fanout"
 
 
 def enqueue_fanout(session: AsyncSession, status: Status) -> None:
     """Deliver ``status`` to home feeds and streams once the caller's transaction commits."""
     if status.id is None:
         raise ValueError("a status needs its id before it can be fanned out")
-    enqueue(session, "fanout", {"status_id": status.id})
+    enqueue(session, FANOUT, {"status_id": status.id})
 
 
 def enqueue_backfill(session: AsyncSession, follower_id: int, target_id: int) -> None:
@@ -145,7 +147,7 @@ async def write_deliveries(session: AsyncSession, deliveries: list[Delivery]) ->
             )
 
 
-@batch_handler("fanout")
+@batch_handler(FANOUT)
 async def plan_fanout_batch(state: AppState, payloads: list[dict[str, Any]]) -> Writes:
     deliveries = await plan_fanouts(state, [int(payload["status_id"]) for payload in payloads])
 
@@ -155,7 +157,7 @@ async def plan_fanout_batch(state: AppState, payloads: list[dict[str, Any]]) -> 
     return write
 
 
-@handler("fanout")
+@handler(FANOUT)
 async def run_fanout(state: AppState, payload: dict[str, Any]) -> None:
     deliveries = await plan_fanouts(state, [int(payload["status_id"])])
     if deliveries:
