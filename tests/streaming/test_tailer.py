@@ -11,6 +11,7 @@ from townsquare.db.base import utcnow
 from townsquare.state import state_of
 from townsquare.streaming.bus import ChannelEvent
 from townsquare.streaming.models import StreamEvent
+from townsquare.streaming.publish import addressed_channels, publish, publish_to_accounts
 from townsquare.streaming.tailer import EventCursor, EventTailer
 
 
@@ -89,3 +90,26 @@ async def test_prune_drops_old_rows_but_keeps_the_newest(app: FastAPI) -> None:
     async with state_of(app).db.read() as session:
         newest = (await session.execute(select(func.max(StreamEvent.id)))).scalar()
     assert newest == base + 4  # the newest row stays, so ids are never handed out again
+
+
+async def test_an_event_for_many_readers_is_handed_on_for_those_listened_to(
+    app: FastAPI,
+) -> None:
+    seen: list[ChannelEvent] = []
+    tailer = await _tailer(app, seen)
+    tailer.listened = {"user:2", "user:5"}.__contains__
+    async with state_of(app).db.write() as session:
+        await publish_to_accounts(session, [1, 2, 3, 5], "update", {"status_id": 7})
+        publish(session, "public", "update", {"status_id": 7})
+        await publish_to_accounts(session, [4, 6], "update", {"status_id": 8})
+    await tailer.handle(await tailer.poll())
+    assert [(event.channel, event.payload) for event in seen] == [
+        ("user:2", {"status_id": 7}),
+        ("user:5", {"status_id": 7}),
+        ("public", {"status_id": 7}),
+    ]
+    # Without a filter every reader's stream gets it.
+    assert [channel for channel, _payload in addressed_channels("users", {"accounts": [4, 6]})] == [
+        "user:4",
+        "user:6",
+    ]

@@ -31,6 +31,11 @@ class EventBus(Protocol):
 
     def subscriptions(self, channel: str) -> list[Subscription]: ...
 
+    def listened(self, channel: str) -> bool:
+        """Whether ``channel`` has a subscription here (asked for every reader of a status,
+        so it must be cheap)."""
+        ...
+
     def has_subscribers(self) -> bool: ...
 
 
@@ -53,6 +58,9 @@ class LocalEventBus:
 
     def subscriptions(self, channel: str) -> list[Subscription]:
         return list(self._by_channel.get(channel, ()))
+
+    def listened(self, channel: str) -> bool:
+        return channel in self._by_channel
 
     def has_subscribers(self) -> bool:
         return bool(self._by_channel)

@@ -51,6 +51,7 @@ class StreamingHub:
             self.dispatch,
             poll_interval=settings.streaming_poll_interval,
             retention=settings.streaming_event_retention,
+            listened=self.bus.listened,
         )
         self.heartbeat = settings.streaming_heartbeat
         self.max_subscriptions = settings.streaming_max_subscriptions

@@ -55,12 +55,20 @@ async def publish_to_accounts(
     publish(session, ACCOUNTS_CHANNEL, event, {**payload, "accounts": list(account_ids)})
 
 
-def addressed_channels(channel: str, payload: Any) -> list[tuple[str, Any]]:
-    """The channels an event row is for, each with the payload its subscribers get."""
+def addressed_channels(
+    channel: str, payload: Any, listened: Callable[[str], bool] | None = None
+) -> list[tuple[str, Any]]:
+    """The channels an event row is for, each with the payload its subscribers get; with
+    ``listened``, of the readers' ``user:<id>`` channels only those it accepts (a status's
+    readers are mostly not connected to this process, or at all)."""
     if channel != ACCOUNTS_CHANNEL or not isinstance(payload, dict):
         return [(channel, payload)]
+    readers = (f"user:{account_id}" for account_id in payload.get("accounts") or ())
+    wanted = [reader for reader in readers if listened is None or listened(reader)]
+    if not wanted:
+        return []
     shared = {key: value for key, value in payload.items() if key != "accounts"}
-    return [(f"user:{account_id}", shared) for account_id in payload.get("accounts") or ()]
+    return [(reader, shared) for reader in wanted]
 
 
 def add_commit_listener(listener: Callable[[], None]) -> None:

@@ -82,6 +82,7 @@ class EventTailer:
         batch_size: int = 500,
         gap_timeout: float = 10.0,
         prune_every: float = 60.0,
+        listened: Callable[[str], bool] | None = None,
     ) -> None:
         self.db = db
         self.handle = handle
@@ -89,6 +90,9 @@ class EventTailer:
         self.retention = retention
         self.batch_size = batch_size
         self.prune_every = prune_every
+        # Which channels have subscribers in this process: an event addressed to many
+        # readers' user streams is handed on only for those (see ``addressed_channels``).
+        self.listened = listened
         self.cursor = EventCursor(0, gap_timeout=gap_timeout)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -160,7 +164,9 @@ class EventTailer:
             ChannelEvent(row.id, channel, row.event, payload)
             for row in rows
             if row.id in fresh
-            for channel, payload in addressed_channels(row.channel, _decode(row.payload))
+            for channel, payload in addressed_channels(
+                row.channel, _decode(row.payload), self.listened
+            )
         ]
 
     async def prune(self) -> int:
