@@ -20,6 +20,7 @@ from townsquare.statuses.models import Status
 from townsquare.streaming.publish import publish_many, publish_to_accounts
 from townsquare.timelines.feed_store import (
     add_feed_entries,
+    add_status_to_feeds,
     remove_author_from_feed,
 )
 from townsquare.timelines.recipients import (
@@ -130,18 +131,17 @@ async def plan_fanouts(state: AppState, status_ids: list[int]) -> list[Delivery]
 
 
 async def write_deliveries(session: AsyncSession, deliveries: list[Delivery]) -> None:
-    """Home-feed rows of every delivery, in as few INSERTs as the batch size allows, and an
-    ``update`` event for the readers whose row was actually inserted (one row per status for
-    all of them). The author's own row carries the public and list streams, so they are
-    published exactly once even when a job runs again."""
-    rows = [(account, d.status_id) for d in deliveries for account in d.recipients]
-    added = set(await add_feed_entries(session, rows))
+    """Home-feed rows of every delivery, one INSERT per status, and an ``update`` event for the
+    readers whose row was actually inserted (one row per status for all of them). The author's
+    own row carries the public and list streams, so they are published exactly once even when
+    a job runs again."""
     for delivery in deliveries:
         status_id = delivery.status_id
-        readers = [account for account in delivery.recipients if (account, status_id) in added]
+        added = await add_status_to_feeds(session, status_id, delivery.recipients)
+        readers = [account for account in delivery.recipients if account in added]
         # The readers' user streams in one event row, the shared streams in a row each.
         await publish_to_accounts(session, readers, "update", {"status_id": status_id})
-        if (delivery.author_id, status_id) in added:
+        if delivery.author_id in added:
             await publish_many(
                 session, delivery.stream_channels, "update", {"status_id": status_id}
             )

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.db.base import Base
 from townsquare.statuses.models import Status
+from townsquare.statuses.page_reads import IdList
 from townsquare.timelines.models import HomeFeedEntry
 
 
@@ -53,6 +54,44 @@ async def add_feed_entries(
         statement, [{"account_id": a, "status_id": s} for a, s in entries]
     )
     return [(row.account_id, row.status_id) for row in result]
+
+
+# One statement per status, whatever its number of readers: the readers go as one parameter
+# (townsquare/statuses/page_reads.py's IdList). A row per reader as parameters cost more CPU
+# in SQLAlchemy's handling of them than the database took to insert them.
+_STATUS_TO_FEEDS = {
+    dialect: text(sql).bindparams(bindparam("account_ids", type_=IdList()))
+    for dialect, sql in (
+        (
+            "sqlite",
+            "INSERT INTO home_feed (account_id, status_id) "
+            "SELECT value, :status_id FROM json_each(:account_ids) WHERE true "
+            "ON CONFLICT DO NOTHING RETURNING account_id",
+        ),
+        (
+            "postgresql",
+            "INSERT INTO home_feed (account_id, status_id) "
+            "SELECT reader, CAST(:status_id AS BIGINT) "
+            "FROM unnest(CAST(:account_ids AS BIGINT[])) AS reader "
+            "ON CONFLICT DO NOTHING RETURNING account_id",
+        ),
+    )
+}
+
+
+async def add_status_to_feeds(
+    session: AsyncSession, status_id: int, account_ids: Sequence[int]
+) -> set[int]:
+    """Put ``status_id`` in the home feeds of ``account_ids``, leaving the feeds that have it;
+    returns the accounts whose row this call inserted (so events are published once per row
+    even when a job runs again after a crash)."""
+    if not account_ids:
+        return set()
+    statement = _STATUS_TO_FEEDS[session.get_bind().dialect.name]
+    result = await session.execute(
+        statement, {"status_id": status_id, "account_ids": list(account_ids)}
+    )
+    return set(result.scalars())
 
 
 async def remove_author_from_feed(session: AsyncSession, account_id: int, author_id: int) -> None:
