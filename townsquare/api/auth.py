@@ -19,11 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import manager_of_class as manager_of
+from sqlalchemy.orm.attributes import set_committed_value
 
 from townsquare.accounts.models import Account
 from townsquare.api.errors import ApiError
@@ -33,6 +37,7 @@ from townsquare.oauth.scopes import covers
 from townsquare.oauth.tokens import digest
 from townsquare.shield import standing
 from townsquare.state import AppState, app_state
+from townsquare.statuses.page_reads import driver_reads
 
 # How long another worker (or node) may go on serving reads to a token revoked, or an account
 # suspended, elsewhere. Documented in docs/TIMELINES.md; tests/oauth/test_token_cache.py holds
@@ -169,12 +174,35 @@ async def _viewer_for_token(request: Request, token: str) -> Viewer:
     return viewer
 
 
-# Built once: building it and its cache key on every request cost more than running it.
+# The account's mapped attributes and their columns, in the order the lookup reads them.
+_ACCOUNT_ATTRIBUTES = tuple((prop.key, prop.columns[0]) for prop in inspect(Account).column_attrs)
+# Built once, and run on the driver's connection (townsquare/statuses/page_reads.py): through
+# the ORM, a session and its rows cost more than a cached timeline page.
 _TOKEN_AND_ACCOUNT = (
-    select(OAuthToken, Account)
+    select(
+        OAuthToken.id,
+        OAuthToken.app_id,
+        OAuthToken.account_id,
+        OAuthToken.scopes,
+        OAuthToken.expires_at,
+        OAuthToken.revoked_at,
+        *(column for _, column in _ACCOUNT_ATTRIBUTES),
+    )
     .outerjoin(Account, Account.id == OAuthToken.account_id)
     .where(OAuthToken.token_digest == bindparam("token_digest"))
 )
+_TOKEN_FIELDS = 6
+_ACCOUNT_MANAGER = manager_of(Account)
+
+
+def _account_from(values: Sequence[Any]) -> Account:
+    """The account of a row of ``_TOKEN_AND_ACCOUNT``, as the ORM would have loaded it and the
+    session closed: detached, every column loaded."""
+    account: Account = _ACCOUNT_MANAGER.new_instance()
+    for (key, _), value in zip(_ACCOUNT_ATTRIBUTES, values, strict=True):
+        set_committed_value(account, key, value)
+    make_transient_to_detached(account)
+    return account
 
 
 async def _look_up_token(request: Request, token_digest: str) -> Viewer:
@@ -190,25 +218,25 @@ async def _look_up_token(request: Request, token_digest: str) -> Viewer:
             return cached
     read_at = time.monotonic() if cache is None else cache.clock()
     # One row by a unique index: a quick read (no hop to a connection thread on SQLite).
-    async with state.db.quick_read() as session:
-        row = (await session.execute(_TOKEN_AND_ACCOUNT, {"token_digest": token_digest})).first()
-    if row is None:
+    async with driver_reads(state.db.quick_read_engine) as rows:
+        found = await rows.typed(_TOKEN_AND_ACCOUNT, {"token_digest": token_digest})
+    if not found:
         raise ApiError(401, "The access token is invalid")
-    oauth_token, account = row
+    token_id, app_id, account_id, scopes, expires_at, revoked_at = found[0][:_TOKEN_FIELDS]
+    account_values = found[0][_TOKEN_FIELDS:]
+    account = None if account_values[0] is None else _account_from(account_values)
     now = utcnow()
-    if oauth_token.revoked_at is not None or (
-        oauth_token.expires_at is not None and oauth_token.expires_at <= now
-    ):
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
         raise ApiError(401, "The access token is invalid")
-    if oauth_token.account_id is not None and account is None:
+    if account_id is not None and account is None:
         raise ApiError(401, "The access token is invalid")
     if account is not None and account.suspended_at is not None:
         raise ApiError(403, "Your login is currently disabled")
     viewer = Viewer(
         account=account,
-        token_id=oauth_token.id,
-        app_id=oauth_token.app_id,
-        scopes=frozenset(oauth_token.scopes.split()),
+        token_id=token_id,
+        app_id=app_id,
+        scopes=frozenset(scopes.split()),
     )
     if cache is not None:
         cache.put(
@@ -216,7 +244,7 @@ async def _look_up_token(request: Request, token_digest: str) -> Viewer:
             viewer,
             generation=generation,
             read_at=read_at,
-            expires_at=oauth_token.expires_at,
+            expires_at=expires_at,
         )
     return viewer
 

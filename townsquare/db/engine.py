@@ -9,7 +9,10 @@ token looked up, a home-timeline page) run on the event loop's own thread instea
 to a connection thread and back, which cost more than the statements themselves (each hop wakes
 a thread and takes the GIL twice). A reader in WAL mode never waits for a lock, so such a
 statement cannot stall the loop behind a writer; anything that may scan (search, exports) stays
-on :meth:`Database.read`. On PostgreSQL a quick read is an ordinary read.
+on :meth:`Database.read`. On PostgreSQL a quick read runs without a transaction of its own
+(autocommit): in PostgreSQL's READ COMMITTED every statement sees its own snapshot anyway, and
+BEGIN, ROLLBACK and the transaction around the pool's liveness check were three round trips
+of a page's ten.
 """
 
 from __future__ import annotations
@@ -135,22 +138,41 @@ def _sqlite_engine(
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if inline:
+            # Straight to sqlite3, on this thread: through the engine, the statement cost more
+            # than the rest of a cached page's reads. A page's reads may have begun it already
+            # (townsquare/statuses/page_reads.py) before an ORM session joins them.
+            sqlite = connection.connection.driver_connection.sqlite_connection
+            if not sqlite.in_transaction:
+                sqlite.execute(begin)
+            return
         connection.exec_driver_sql(begin)
 
     return engine
 
 
-def _postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
+def _postgres_engine(url: str, *, pool_size: int, autocommit: bool = False) -> AsyncEngine:
     # pre-ping: after a failover every pooled connection points at a dead or demoted server;
-    # each is tested when taken from the pool and replaced by a fresh one.
+    # each is tested when taken from the pool and replaced by a fresh one. (Outside a
+    # transaction the test is one round trip; inside one, BEGIN and ROLLBACK make it three.)
     # A connection attempt gives up after a few seconds, so a vanished server costs a retry,
     # not a hung request.
+    options: dict[str, Any] = {}
+    connect_args: dict[str, Any] = {"timeout": 5}
+    if autocommit:
+        options["isolation_level"] = "AUTOCOMMIT"
+        # Quick reads are a few statements, each prepared once per connection and run with
+        # different ids. Left to choose, PostgreSQL kept planning them anew on every run (0.3-0.8
+        # ms a statement, more than running it: 0.05-0.2 ms on the seeded instance); the plan
+        # made without the values uses the same indexes.
+        connect_args["server_settings"] = {"plan_cache_mode": "force_generic_plan"}
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"timeout": 5},
+        connect_args=connect_args,
+        **options,
     )
 
 
@@ -207,7 +229,9 @@ class Database:
             self.read_engine = (
                 _postgres_engine(read_url, pool_size=pool_size) if read_url else self.write_engine
             )
-            self.quick_read_engine = self.read_engine
+            self.quick_read_engine = _postgres_engine(
+                read_url or url, pool_size=pool_size, autocommit=True
+            )
         self.auth_generation = 0
         self.count_auth_writes(self.write_engine)
 
@@ -251,7 +275,7 @@ class Database:
     @asynccontextmanager
     async def quick_read(self) -> AsyncIterator[AsyncSession]:
         """A read session for short statements that use an index throughout (see the module's
-        docstring); the same as :meth:`read` on PostgreSQL."""
+        docstring); on PostgreSQL, each of its statements in a transaction of its own."""
         async with self._quick_read_sessions() as session:
             yield session
             # Closing expunges the rows read (they stay usable) and the pool rolls back the

@@ -104,6 +104,14 @@ class _Compiled:
     names: tuple[str, ...]
     defaults: dict[str, Any]
     processors: dict[str, Callable[[Any], Any]]
+    # What turns each column of a row into what the ORM would give (None: used as it is).
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+    def typed(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None or value is None else process(value)
+            for process, value in zip(self.results, row, strict=True)
+        )
 
     def arguments(self, values: dict[str, Any]) -> list[Any]:
         arguments = []
@@ -135,7 +143,10 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
         processor = None if bind is None else bind.type._cached_bind_processor(dialect)
         if processor is not None:
             processors[name] = processor
-    result = _Compiled(expanded.statement, names, dict(expanded.parameters), processors)
+    results = tuple(
+        column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
+    )
+    result = _Compiled(expanded.statement, names, dict(expanded.parameters), processors, results)
     # Keeping the statement alive keeps its id from being reused by another.
     _compiled[key] = (statement, result)
     return result
@@ -149,10 +160,19 @@ class Rows(Protocol):
     ) -> list[Sequence[Any]]: ...
 
 
+class DriverRows(Rows, Protocol):
+    async def typed(self, statement: Executable, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows with each value as the ORM would give it (dates, booleans, JSON)."""
+        ...
+
+
 class _SQLiteRows:
     def __init__(self, connection: sqlite3.Connection, dialect: Dialect) -> None:
         self._connection = connection
         self._dialect = dialect
+
+    def begin(self) -> None:
+        self._connection.execute("BEGIN")
 
     async def __call__(self, statement: Executable, values: dict[str, Any]) -> list[Sequence[Any]]:
         compiled = _compile(statement, self._dialect)
@@ -161,11 +181,21 @@ class _SQLiteRows:
         ).fetchall()
         return rows
 
+    async def typed(self, statement: Executable, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        compiled = _compile(statement, self._dialect)
+        rows = self._connection.execute(compiled.sql, compiled.arguments(values)).fetchall()
+        return [compiled.typed(row) for row in rows]
+
 
 class _PostgresRows:
     def __init__(self, connection: Any, dialect: Dialect) -> None:
         self._connection = connection
         self._dialect = dialect
+
+    def begin(self) -> None:
+        # Quick reads on PostgreSQL run in autocommit: each statement sees its own snapshot, as
+        # it would in a READ COMMITTED transaction, without BEGIN and ROLLBACK round trips.
+        pass
 
     async def __call__(self, statement: Executable, values: dict[str, Any]) -> list[Sequence[Any]]:
         compiled = _compile(statement, self._dialect)
@@ -173,6 +203,11 @@ class _PostgresRows:
             compiled.sql, *compiled.arguments(values)
         )
         return rows
+
+    async def typed(self, statement: Executable, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        compiled = _compile(statement, self._dialect)
+        rows = await self._connection.fetch(compiled.sql, *compiled.arguments(values))
+        return [compiled.typed(row) for row in rows]
 
 
 class PageRead:
@@ -193,11 +228,15 @@ class PageRead:
 
 @asynccontextmanager
 async def page_read(engine: AsyncEngine) -> AsyncIterator[PageRead]:
-    """A read transaction for one page on ``engine`` (a quick read's on SQLite): no ORM session
-    unless one is needed, which saved a third of a cached page's CPU."""
+    """The reads of one page on ``engine`` (``Database.quick_read_engine``): on SQLite one read
+    transaction, begun on sqlite3 itself (through the engine, BEGIN cost more than the rest of
+    a cached page's reads), that an ORM session joins when one is needed; on PostgreSQL,
+    autocommit. No ORM session unless one is needed, which saved a third of a cached page's
+    CPU."""
     async with engine.connect() as connection:
-        await connection.begin()
-        read = PageRead(connection, await _driver_rows(connection))
+        rows = await _driver_rows(connection)
+        rows.begin()
+        read = PageRead(connection, rows)
         try:
             yield read
         finally:
@@ -205,8 +244,16 @@ async def page_read(engine: AsyncEngine) -> AsyncIterator[PageRead]:
                 await read._session.close()
 
 
-async def _driver_rows(connection: AsyncConnection) -> Rows:
-    """Statements on the driver's connection underneath ``connection``, in its transaction."""
+@asynccontextmanager
+async def driver_reads(engine: AsyncEngine) -> AsyncIterator[DriverRows]:
+    """Statements on a connection of ``engine`` (``Database.quick_read_engine``), each on its
+    own: for one statement (a token looked up), no transaction around it."""
+    async with engine.connect() as connection:
+        yield await _driver_rows(connection)
+
+
+async def _driver_rows(connection: AsyncConnection) -> _SQLiteRows | _PostgresRows:
+    """Statements on the driver's connection underneath ``connection``."""
     raw = await connection.get_raw_connection()
     dialect = connection.dialect
     driver = raw.driver_connection
