@@ -1,9 +1,21 @@
-"""Load generation: wrk with a Lua script when installed, else an asyncio httpx generator."""
+"""Load generation.
+
+Closed loop (:func:`run_load`): ``connections`` clients, each sending its next request as soon
+as the last one is answered (wrk with a Lua script when installed, else an asyncio httpx
+generator). It finds the most the server can serve; its latencies are those of a saturated
+server, mostly time spent queueing behind the other connections' requests.
+
+Open loop (:func:`run_open_load`): requests sent on a fixed schedule, ``rate`` per second,
+whether or not earlier ones have been answered, each timed from the moment it was due to be
+sent (as wrk2 does), so a server that falls behind shows it in the latencies instead of
+slowing the client down. These are the latencies users get when that many requests arrive.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import shutil
 import statistics
 import subprocess
@@ -135,3 +147,132 @@ async def _httpx_load(
         elapsed = time.monotonic() - started
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     return LoadResult(len(latencies), elapsed, cuts[49] * 1000, cuts[98] * 1000, failed, "httpx")
+
+
+# Connections an open-loop run may hold at once; a request due while all are busy waits for one,
+# and its wait counts in its latency.
+OPEN_LOOP_CONNECTIONS = 256
+# How long an open-loop run waits, after its last request was due, for the answers.
+OPEN_LOOP_DRAIN_SECONDS = 10.0
+
+
+def run_open_load(
+    url: str,
+    path: str,
+    tokens_file: Path,
+    *,
+    seconds: float,
+    rate: float,
+    connections: int = OPEN_LOOP_CONNECTIONS,
+) -> LoadResult:
+    """``rate`` GET requests per second for ``seconds``, on a schedule (see the docstring)."""
+    tokens = [line.split()[1] for line in tokens_file.read_text().splitlines() if line.strip()]
+    return asyncio.run(_open_load(url, path, tokens, seconds, rate, connections))
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection, for GET requests answered with a Content-Length."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def get(self, request: bytes) -> int:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = None
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise ConnectionError("answer without a Content-Length")
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _open_load(
+    url: str, path: str, tokens: list[str], seconds: float, rate: float, connections: int
+) -> LoadResult:
+    address = httpx.URL(url)
+    host, port = address.host, address.port or 80
+    requests = [
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        ).encode()
+        for token in tokens
+    ]
+    total = math.floor(seconds * rate)
+    latencies: list[float] = []
+    failed = 0
+    idle: list[_Connection] = []
+    opened = 0
+    freed = asyncio.Condition()
+
+    async def take() -> _Connection:
+        nonlocal opened
+        async with freed:
+            while not idle and opened >= connections:
+                await freed.wait()
+            if idle:
+                return idle.pop()
+            opened += 1
+        try:
+            return _Connection(*await asyncio.open_connection(host, port))
+        except OSError:
+            async with freed:
+                opened -= 1
+                freed.notify()
+            raise
+
+    async def give_back(connection: _Connection | None) -> None:
+        nonlocal opened
+        async with freed:
+            if connection is None:
+                opened -= 1
+            else:
+                idle.append(connection)
+            freed.notify()
+
+    async def one(number: int, due: float) -> None:
+        nonlocal failed
+        connection = None
+        ok = False
+        try:
+            connection = await take()
+            ok = await connection.get(requests[number % len(requests)]) < 400
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            if connection is not None:
+                connection.close()
+                connection = None
+        latencies.append(time.perf_counter() - due)
+        failed += not ok
+        await give_back(connection)
+
+    loop = asyncio.get_running_loop()
+    tasks = []
+    started = time.perf_counter()
+    for number in range(total):
+        due = started + number / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(loop.create_task(one(number, due)))
+    sent = time.perf_counter() - started
+    done, pending = (
+        await asyncio.wait(tasks, timeout=OPEN_LOOP_DRAIN_SECONDS) if tasks else ((), ())
+    )
+    for task in pending:
+        task.cancel()
+    failed += len(pending)
+    latencies += [OPEN_LOOP_DRAIN_SECONDS] * len(pending)
+    for connection in idle:
+        connection.close()
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return LoadResult(
+        len(done), max(sent, seconds), cuts[49] * 1000, cuts[98] * 1000, failed, "open loop"
+    )

@@ -11,8 +11,7 @@ a thread and takes the GIL twice). A reader in WAL mode never waits for a lock, 
 statement cannot stall the loop behind a writer; anything that may scan (search, exports) stays
 on :meth:`Database.read`. On PostgreSQL a quick read runs without a transaction of its own
 (autocommit): in PostgreSQL's READ COMMITTED every statement sees its own snapshot anyway, and
-BEGIN, ROLLBACK and the transaction around the pool's liveness check were three round trips
-of a page's ten.
+the BEGIN and ROLLBACK around the pool's liveness check were two round trips of a page's eight.
 """
 
 from __future__ import annotations
