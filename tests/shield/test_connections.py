@@ -130,6 +130,21 @@ def test_while_the_loop_lags_unknown_addresses_wait_and_known_ones_are_served(
     assert connections.counts.lag_refused_requests >= 1
 
 
+def test_while_the_loop_lags_an_anonymous_reader_answered_lately_is_still_served(
+    lagging: tuple[str, int],
+) -> None:
+    # Three answers over more than five seconds, at a person's pace.
+    now = time.monotonic()
+    for seconds_ago in (9.0, 6.0, 3.0):
+        standing.history.answered("127.0.44.7", now - seconds_ago)
+    connections.loop_lag.hold(1.0)
+    try:
+        assert get(lagging, "127.0.44.7").startswith(b"HTTP/1.1 200")
+        assert get(lagging, "127.0.44.8").startswith(b"HTTP/1.1 503")
+    finally:
+        standing.history.clear()
+
+
 def test_while_the_loop_lags_a_new_connection_refused_is_kept_open_for_its_next_request(
     lagging: tuple[str, int],
 ) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from townsquare.config import Settings
 from townsquare.shield import connections
-from townsquare.shield.addresses import ForwardedFor
+from townsquare.shield.addresses import ForwardedFor, history_key
 from townsquare.shield.connections import (
     UNKNOWN,
     ConnectionRate,
@@ -36,7 +37,13 @@ from townsquare.shield.connections import (
     loop_lag,
     prefix_of,
 )
-from townsquare.shield.standing import Standing, streaming_secret, token_digest, tokens
+from townsquare.shield.standing import (
+    Standing,
+    history,
+    streaming_secret,
+    token_digest,
+    tokens,
+)
 from townsquare.shield.state import rate
 
 # An address (and its network) with a recently valid token, session or pass may open this many
@@ -147,6 +154,9 @@ TOO_MANY_UNSEEN_TOKENS = _response(
     b"Too many new access tokens from this network; try again later",
 )
 MAX_TRACKED_ADDRESSES = 100_000
+# Seconds a connection refused over a rate (or a handshake with a token found invalid) is held
+# before its answer.
+REFUSAL_DELAY = 3.0
 # A connection held back without a parser is closed rather than answered again once this
 # much of its answers waits unread.
 PENDING_WRITE_LIMIT = 16 * 1024
@@ -306,12 +316,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if refusal is not None:
                 self.refused = True
                 if refusal:
-                    transport.write(refusal)
-                    transport.close()
+                    self._answer_later(transport, address, refusal)
                 else:
                     transport.abort()
                 return
         self._let_in(transport, address)
+
+    def _answer_later(self, transport: asyncio.Transport, address: str, refusal: bytes) -> None:
+        """Refuse a connection over its rate after a while, holding it (without a parser, and
+        counted among its address's open connections) until then: a flood that reconnects as
+        soon as it is refused otherwise makes every refusal a new connection, and the kernel's
+        accept queue, first come first served, fills with them ahead of everyone's."""
+        self.open_connections[address] = self.open_connections.get(address, 0) + 1
+        self.address = address
+
+        def answer() -> None:
+            self.pending_deadline = None
+            transport.write(refusal)
+            transport.close()
+
+        self.pending_deadline = asyncio.get_running_loop().call_later(REFUSAL_DELAY, answer)
 
     def _let_in(self, transport: asyncio.Transport, address: str | None) -> None:
         guard = self.guard
@@ -352,13 +376,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return None
 
     def _lagging_for(self, address: str) -> bool:
-        """Whether the loop lags and ``address`` has no good recent history."""
+        """Whether the loop lags and ``address`` has no good recent history: no token or pass
+        in good standing, nor anonymous requests this worker answered lately at a person's
+        pace (a reader must not be turned away for a lag a flood causes)."""
         threshold = self.guard.lag_threshold
         return (
             threshold > 0
             and loop_lag.lag > threshold
             and known_addresses.standing(address) == UNKNOWN
             and address not in THIS_MACHINE
+            and not history.known(history_key(address), time.monotonic())
         )
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -389,7 +416,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # handshake flood costs a parsed request head each.
             counts.handshakes_refused += 1
             self._cancel_deadlines()
-            self._refuse(refusal)
+            # Answered after a while, for the same reason as a connection over its rate.
+            self.transport.pause_reading()
+            self.head_deadline = self.loop.call_later(REFUSAL_DELAY, self._refuse, refusal)
             return
         # The WebSocket protocol takes the transport over; its own limits apply from here.
         self._cancel_deadlines()

@@ -129,6 +129,15 @@ class AddressHistory:
         answered = self._known.get(key)
         return answered is not None and now - answered < self.lifetime
 
+    def known(self, key: str, now: float) -> bool:
+        """Whether ``key`` has a good recent history, without counting a request."""
+        answered = self._known.get(key)
+        return (
+            answered is not None
+            and now - answered < self.lifetime
+            and self._usage.weight(key) <= self.heavy
+        )
+
     def answered(self, key: str, now: float) -> None:
         """A request of ``key`` was answered at ``now``."""
         if self._usage.weight(key) > self.heavy:
