@@ -30,9 +30,6 @@ from townsquare.statuses.queries import thread_context
 from townsquare.statuses.schemas import StatusChanges, StatusDraft
 
 router = APIRouter()
-router.include_router(action_routes.router)
-router.include_router(list_routes.router)
-router.include_router(poll_routes.router)
 
 MAX_STATUSES_AT_ONCE = 40
 
@@ -184,3 +181,10 @@ async def show_source(
     async with state.db.read() as session:
         status = await visible_status(session, author.id, as_id(status_id))
     return {"id": str(status.id), "text": status.text, "spoiler_text": status.spoiler_text}
+
+
+# After the statuses' own routes: a request is matched route by route, and posting is the
+# busiest of them.
+router.include_router(action_routes.router)
+router.include_router(list_routes.router)
+router.include_router(poll_routes.router)
