@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from tests.conftest import Person
+from townsquare.db.base import UTCDateTime, utcnow
 from townsquare.db.group_commit import GroupCommit, group_commit
 from townsquare.state import state_of
+from townsquare.statuses.page_reads import _driver_rows
 from townsquare.streaming.models import StreamEvent
 from townsquare.streaming.publish import publish
 
@@ -67,11 +69,19 @@ async def test_a_failing_write_rolls_back_alone(app: FastAPI, grouped: GroupComm
     assert await _channels(app) == {"grouped:kept", "grouped:also kept"}
 
 
+_INSERT_EVENT = insert(StreamEvent).values(
+    channel=bindparam("channel"),
+    event="test",
+    payload=bindparam("payload"),
+    created_at=bindparam("created_at", value=utcnow(), type_=UTCDateTime()),
+)
+
+
 async def _write_driver(grouped: GroupCommit, name: str, *, fail: bool = False) -> None:
     async with grouped.write_driver() as connection:
-        await connection.execute(
-            insert(StreamEvent).values(channel=f"grouped:{name}", event="test", payload="{}")
-        )
+        rows = await _driver_rows(connection)
+        for number in range(2):
+            await rows(_INSERT_EVENT, {"channel": f"grouped:{name}", "payload": str(number)})
         if fail:
             raise ValueError(name)
 

@@ -187,11 +187,18 @@ class GroupCommit:
         """As :meth:`write`, for statements run on the driver's connection underneath (see
         ``townsquare/statuses/page_reads.py``) instead of through an ORM session: on SQLite
         the group's connection, in a SAVEPOINT of its transaction; on PostgreSQL a transaction
-        of its own. Such statements bypass ``Database.count_auth_writes``: they must not
-        change what a token resolves to (an account's counters are fine)."""
+        of its own, begun on the driver (asyncpg). Statements made through SQLAlchemy on the
+        connection given would not be part of it. Such statements bypass
+        ``Database.count_auth_writes``: they must not change what a token resolves to (an
+        account's counters are fine)."""
         if self.engine is None:
-            async with self.db.write_engine.connect() as connection, connection.begin():
-                yield connection
+            async with self.db.write_engine.connect() as connection:
+                # The driver's own transaction: SQLAlchemy's would begin only with a statement
+                # of its own, and these statements would each commit alone.
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
+                async with driver.transaction():
+                    yield connection
             return
         async with self._joined() as group:
             connection = await group.session.connection()
