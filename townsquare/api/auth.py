@@ -218,7 +218,7 @@ async def _look_up_token(request: Request, token_digest: str) -> Viewer:
             return cached
     read_at = time.monotonic() if cache is None else cache.clock()
     # One row by a unique index: a quick read (no hop to a connection thread on SQLite).
-    async with driver_reads(state.db.quick_read_engine) as rows:
+    async with driver_reads(state.db) as rows:
         found = await rows.typed(_TOKEN_AND_ACCOUNT, {"token_digest": token_digest})
     if not found:
         raise ApiError(401, "The access token is invalid")

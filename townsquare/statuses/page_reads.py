@@ -24,12 +24,14 @@ import orjson
 from sqlalchemy import BigInteger, ColumnElement, String, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Boolean, TypeDecorator, TypeEngine
+
+from townsquare.db.engine import Database
 
 
 class IdList(TypeDecorator[list[int]]):
@@ -212,44 +214,71 @@ class _PostgresRows:
 
 class PageRead:
     """One page's reads: statements on the driver's connection (:attr:`rows`), and an ORM
-    session on the same connection and transaction, opened only when something has to be
-    rendered (:meth:`session`)."""
+    session, opened only when something has to be rendered (:meth:`session`)."""
 
-    def __init__(self, connection: AsyncConnection, rows: Rows) -> None:
+    def __init__(self, rows: Rows, sessions: Callable[[], AsyncSession]) -> None:
         self.rows = rows
-        self._connection = connection
+        self._sessions = sessions
         self._session: AsyncSession | None = None
 
     def session(self) -> AsyncSession:
         if self._session is None:
-            self._session = AsyncSession(bind=self._connection, expire_on_commit=False)
+            self._session = self._sessions()
         return self._session
 
 
 @asynccontextmanager
-async def page_read(engine: AsyncEngine) -> AsyncIterator[PageRead]:
-    """The reads of one page on ``engine`` (``Database.quick_read_engine``): on SQLite one read
-    transaction, begun on sqlite3 itself (through the engine, BEGIN cost more than the rest of
-    a cached page's reads), that an ORM session joins when one is needed; on PostgreSQL,
-    autocommit. No ORM session unless one is needed, which saved a third of a cached page's
-    CPU."""
-    async with engine.connect() as connection:
-        rows = await _driver_rows(connection)
-        rows.begin()
-        read = PageRead(connection, rows)
+async def page_read(db: Database) -> AsyncIterator[PageRead]:
+    """The reads of one page. On SQLite one read transaction on a connection of the process's
+    :class:`~townsquare.db.engine.InlineReaders` (through the engine, its pool and BEGIN cost
+    more than the rest of a cached page's reads); an ORM session, when something has to be
+    rendered, reads on a quick-read connection of its own, which sees the same rows or newer
+    ones (a template made from a newer row is kept under the older version, and made again
+    on the next page that reads the newer). On PostgreSQL one connection of the quick-read
+    engine, in autocommit, which the ORM session shares (so does an in-memory SQLite database).
+    No ORM session unless one is needed, which saved a third of a cached page's CPU."""
+    readers = db.inline_readers
+    if readers is None:
+        async with db.quick_read_engine.connect() as connection:
+            rows = await _driver_rows(connection)
+            rows.begin()
+            read = PageRead(rows, lambda: AsyncSession(bind=connection, expire_on_commit=False))
+            try:
+                yield read
+            finally:
+                if read._session is not None:
+                    await read._session.close()
+        return
+    sqlite = readers.take()
+    try:
+        sqlite.execute("BEGIN")
+        read = PageRead(
+            _SQLiteRows(sqlite, db.quick_read_engine.dialect),
+            lambda: AsyncSession(bind=db.quick_read_engine, expire_on_commit=False),
+        )
         try:
             yield read
         finally:
             if read._session is not None:
                 await read._session.close()
+    finally:
+        readers.give_back(sqlite)
 
 
 @asynccontextmanager
-async def driver_reads(engine: AsyncEngine) -> AsyncIterator[DriverRows]:
-    """Statements on a connection of ``engine`` (``Database.quick_read_engine``), each on its
-    own: for one statement (a token looked up), no transaction around it."""
-    async with engine.connect() as connection:
-        yield await _driver_rows(connection)
+async def driver_reads(db: Database) -> AsyncIterator[DriverRows]:
+    """Statements on the driver's connection, each on its own: for one statement (a token
+    looked up), no transaction around it. See :func:`page_read`."""
+    readers = db.inline_readers
+    if readers is None:
+        async with db.quick_read_engine.connect() as connection:
+            yield await _driver_rows(connection)
+        return
+    sqlite = readers.take()
+    try:
+        yield _SQLiteRows(sqlite, db.quick_read_engine.dialect)
+    finally:
+        readers.give_back(sqlite)
 
 
 async def _driver_rows(connection: AsyncConnection) -> _SQLiteRows | _PostgresRows:

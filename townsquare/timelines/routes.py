@@ -56,7 +56,7 @@ async def home(request: Request) -> Response:
     # statements are bounded by the page and use indexes throughout: a quick read. They run on
     # the driver's connection and the page is assembled from cached JSON
     # (townsquare/statuses/page_json.py).
-    async with page_read(state.db.quick_read_engine) as read:
+    async with page_read(state.db) as read:
         big = await big_authors(state.extras).ids(
             read.rows, state.db.auth_generation, state.settings.fanout_pull_threshold
         )
