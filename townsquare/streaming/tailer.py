@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import BigInteger, Integer, bindparam, delete, func, select
 
 from townsquare.db.base import utcnow
 from townsquare.db.engine import Database
@@ -69,6 +69,16 @@ class EventCursor:
 
 
 EventHandler = Callable[[list[ChannelEvent]], Awaitable[None]]
+
+_COLUMNS = (StreamEvent.id, StreamEvent.channel, StreamEvent.event, StreamEvent.payload)
+# Built once: each commit of this process wakes the tailer, and building the statement and its
+# cache key cost more than running it.
+_NEWER_EVENTS = (
+    select(*_COLUMNS)
+    .where(StreamEvent.id > bindparam("after", type_=BigInteger))
+    .order_by(StreamEvent.id)
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 class EventTailer:
@@ -141,22 +151,20 @@ class EventTailer:
             self._wake.clear()
 
     async def poll(self) -> list[ChannelEvent]:
-        columns = (StreamEvent.id, StreamEvent.channel, StreamEvent.event, StreamEvent.payload)
         missing = self.cursor.missing()
-        async with self.db.read() as session:
+        # Rows after the cursor by primary key, and the few ids it waits for: a quick read (on
+        # SQLite no hop to a connection thread and back; every commit here wakes this).
+        async with self.db.quick_read() as session:
             rows = list(
                 (
                     await session.execute(
-                        select(*columns)
-                        .where(StreamEvent.id > self.cursor.high)
-                        .order_by(StreamEvent.id)
-                        .limit(self.batch_size)
+                        _NEWER_EVENTS, {"after": self.cursor.high, "limit": self.batch_size}
                     )
                 ).all()
             )
             if missing:
                 rows += (
-                    await session.execute(select(*columns).where(StreamEvent.id.in_(missing)))
+                    await session.execute(select(*_COLUMNS).where(StreamEvent.id.in_(missing)))
                 ).all()
         fresh = self.cursor.accept([row.id for row in rows], time.monotonic())
         rows.sort(key=lambda row: row.id)

@@ -17,7 +17,7 @@ from townsquare.graph.models import Follow
 from townsquare.jobs.queue import Writes, batch_handler, enqueue, handler
 from townsquare.state import AppState
 from townsquare.statuses.models import Status
-from townsquare.streaming.publish import publish_many, publish_to_accounts
+from townsquare.streaming.publish import EventRow, accounts_row, publish_rows
 from townsquare.timelines.feed_store import (
     add_feed_entries,
     add_status_to_feeds,
@@ -132,19 +132,20 @@ async def plan_fanouts(state: AppState, status_ids: list[int]) -> list[Delivery]
 
 async def write_deliveries(session: AsyncSession, deliveries: list[Delivery]) -> None:
     """Home-feed rows of every delivery, one INSERT per status, and an ``update`` event for the
-    readers whose row was actually inserted (one row per status for all of them). The author's
-    own row carries the public and list streams, so they are published exactly once even when
-    a job runs again."""
+    readers whose row was actually inserted (one row per status for all of them); the events
+    of all the deliveries in one INSERT. The author's own row carries the public and list
+    streams, so they are published exactly once even when a job runs again."""
+    events: list[EventRow] = []
     for delivery in deliveries:
         status_id = delivery.status_id
+        payload = {"status_id": status_id}
         added = await add_status_to_feeds(session, status_id, delivery.recipients)
         readers = [account for account in delivery.recipients if account in added]
         # The readers' user streams in one event row, the shared streams in a row each.
-        await publish_to_accounts(session, readers, "update", {"status_id": status_id})
+        events.append(accounts_row(readers, "update", payload))
         if delivery.author_id in added:
-            await publish_many(
-                session, delivery.stream_channels, "update", {"status_id": status_id}
-            )
+            events += [(channel, "update", payload) for channel in delivery.stream_channels]
+    await publish_rows(session, events)
 
 
 @batch_handler(FANOUT)
