@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from tests.shield.conftest import guarded_server, hello_app, read_all
 from townsquare.config import Settings
-from townsquare.shield import connections, standing
+from townsquare.shield import connections, server, standing
 from townsquare.shield.address_table import AddressTable
 from townsquare.shield.connections import KnownAddresses, Vouchers
 from townsquare.shield.server import KNOWN_ADDRESS_ALLOWANCE, whole_request
@@ -450,3 +450,15 @@ def test_only_one_whole_request_is_answered_with_the_connection_kept(
     data: bytes, whole: bool
 ) -> None:
     assert whole_request(data) is whole
+
+
+def test_while_the_worker_holds_its_most_connections_without_a_parser_refusals_close(
+    lagging: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "MAX_HELD_CONNECTIONS", 0)
+    connections.loop_lag.hold(1.0)
+    with connect(lagging, "127.0.44.9") as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        refused = read_all(conn)
+    assert refused.startswith(b"HTTP/1.1 503")
+    assert b"connection: close" in refused

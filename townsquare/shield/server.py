@@ -157,6 +157,8 @@ MAX_TRACKED_ADDRESSES = 100_000
 # Seconds a connection refused over a rate (or a handshake with a token found invalid) is held
 # before its answer.
 REFUSAL_DELAY = 3.0
+# Most connections one worker holds without a parser; beyond, they are answered at once.
+MAX_HELD_CONNECTIONS = 2_048
 # A connection held back without a parser is closed rather than answered again once this
 # much of its answers waits unread.
 PENDING_WRITE_LIMIT = 16 * 1024
@@ -249,6 +251,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     unseen_token_prefixes: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
     # Open WebSocket connections per token digest, for this worker process.
     open_streams: ClassVar[dict[str, int]] = {}
+    # Connections held without a parser (refused later, or waiting while the loop lags).
+    held: ClassVar[int] = 0
 
     # New connections per client address and per network, for this worker process.
     address_rate: ClassVar[ConnectionRate] = ConnectionRate(1 << 30, 1.0)
@@ -289,6 +293,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.address: str | None = None
         self.stream_token: str | None = None
         self.pending: tuple[asyncio.Transport, str] | None = None
+        self.holding = False
         self.pending_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -300,7 +305,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             address = None
         if address is not None:
             refusal = self._turned_away(address)
-            if refusal is BUSY:
+            if refusal is BUSY and self._hold():
                 # Lagging, and the address is not known: it may still bring a token in good
                 # standing or a valid pass (someone on a new network). Decided on its first
                 # bytes, still before a parser exists.
@@ -315,8 +320,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return
             if refusal is not None:
                 self.refused = True
-                if refusal:
+                if refusal is not BUSY and refusal and self._hold():
                     self._answer_later(transport, address, refusal)
+                elif refusal:
+                    transport.write(refusal)
+                    transport.close()
                 else:
                     transport.abort()
                 return
@@ -337,7 +345,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
         self.pending_deadline = asyncio.get_running_loop().call_later(REFUSAL_DELAY, answer)
 
+    def _hold(self) -> bool:
+        """Count this connection among those held without a parser, unless the worker holds
+        as many as it may (each holds a file descriptor uvicorn's own cap does not count)."""
+        if GuardedHttpToolsProtocol.held >= MAX_HELD_CONNECTIONS:
+            return False
+        GuardedHttpToolsProtocol.held += 1
+        self.holding = True
+        return True
+
+    def _unhold(self) -> None:
+        if self.holding:
+            self.holding = False
+            GuardedHttpToolsProtocol.held -= 1
+
     def _let_in(self, transport: asyncio.Transport, address: str | None) -> None:
+        self._unhold()
         guard = self.guard
         args, kwargs = self.arguments
         HttpToolsProtocol.__init__(self, *args, **kwargs)
@@ -395,6 +418,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.pending_deadline = None
             self.pending = None
             self._release_address()
+            self._unhold()
             return
         self._cancel_deadlines()
         self._release_address()
