@@ -20,7 +20,6 @@ from townsquare.statuses.models import Status
 from townsquare.streaming.publish import EventRow, accounts_row, publish_rows
 from townsquare.timelines.feed_store import (
     add_feed_entries,
-    add_status_to_feeds,
     remove_author_from_feed,
 )
 from townsquare.timelines.recipients import (
@@ -131,19 +130,20 @@ async def plan_fanouts(state: AppState, status_ids: list[int]) -> list[Delivery]
 
 
 async def write_deliveries(session: AsyncSession, deliveries: list[Delivery]) -> None:
-    """Home-feed rows of every delivery, one INSERT per status, and an ``update`` event for the
-    readers whose row was actually inserted (one row per status for all of them); the events
-    of all the deliveries in one INSERT. The author's own row carries the public and list
+    """Home-feed rows of every delivery in one INSERT, and an ``update`` event for the readers
+    whose row was actually inserted (one row per status for all of them); the events of all
+    the deliveries in one INSERT too. The author's own row carries the public and list
     streams, so they are published exactly once even when a job runs again."""
+    rows = [(account, d.status_id) for d in deliveries for account in d.recipients]
+    added = set(await add_feed_entries(session, rows))
     events: list[EventRow] = []
     for delivery in deliveries:
         status_id = delivery.status_id
         payload = {"status_id": status_id}
-        added = await add_status_to_feeds(session, status_id, delivery.recipients)
-        readers = [account for account in delivery.recipients if account in added]
+        readers = [account for account in delivery.recipients if (account, status_id) in added]
         # The readers' user streams in one event row, the shared streams in a row each.
         events.append(accounts_row(readers, "update", payload))
-        if delivery.author_id in added:
+        if (delivery.author_id, status_id) in added:
             events += [(channel, "update", payload) for channel in delivery.stream_channels]
     await publish_rows(session, events)
 
