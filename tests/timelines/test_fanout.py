@@ -288,6 +288,29 @@ async def test_fanouts_leased_together_are_delivered_in_one_batch(
     assert await updates(state) == channels
 
 
+async def test_a_reblog_fanned_out_with_its_original_skips_the_feeds_the_original_reaches(
+    app: FastAPI, alice: Person, bob: Person, carol: Person, post: Post, follow: Relate
+) -> None:
+    state = state_of(app)
+    await state.extras["job_runners"].stop()
+    await follow(bob, alice)
+    await follow(bob, carol)
+    original = await post(alice, "worth sharing", fan_out=False)
+    reblog = await post(carol, "", reblog_of=original, fan_out=False)
+    again = await post(alice, "", reblog_of=original, fan_out=False)
+    async with state.db.write() as session:
+        for status_id in (original, reblog, again):
+            status = await session.get(Status, status_id)
+            assert status is not None
+            enqueue_fanout(session, status)
+
+    assert await run_next_jobs(state, limit=10) == 3
+
+    # bob follows both: the original once, not carol's reblog of it as well.
+    assert await feed_of(state, bob) == {original}
+    assert reblog in await feed_of(state, carol)
+
+
 async def test_a_fanout_batch_whose_runner_died_mid_write_is_delivered_once(
     app: FastAPI, alice: Person, bob: Person, post: Post, follow: Relate
 ) -> None:

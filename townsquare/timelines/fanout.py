@@ -7,7 +7,8 @@ actually inserted), so a job that runs twice after a crash changes nothing the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -117,6 +118,10 @@ async def plan_fanouts(state: AppState, status_ids: list[int]) -> list[Delivery]
             session, [status.id for status in delivered if status.visibility == "public"]
         )
         deliveries = []
+        # The feeds this batch gives each original, as itself or as a reblog of it: a reblog
+        # skips the feeds already holding its original, and those written in this batch are
+        # not yet in the table to be found.
+        planned: dict[int, set[int]] = defaultdict(set)
         for status_id in wanted:
             status = statuses.get(status_id)
             if status is None or status.visibility not in HOME_VISIBILITIES:
@@ -124,8 +129,17 @@ async def plan_fanouts(state: AppState, status_ids: list[int]) -> list[Delivery]
             delivery = await _delivery(
                 session, status, audiences[status.account_id], tags.get(status_id, [])
             )
-            if delivery is not None:
-                deliveries.append(delivery)
+            if delivery is None:
+                continue
+            original_id = status.reblog_of_id or status.id
+            if status.reblog_of_id is not None and planned[original_id]:
+                author, *readers = delivery.recipients
+                taken = planned[original_id]
+                delivery = replace(
+                    delivery, recipients=[author, *(r for r in readers if r not in taken)]
+                )
+            planned[original_id].update(delivery.recipients)
+            deliveries.append(delivery)
     return deliveries
 
 
