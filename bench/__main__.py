@@ -194,8 +194,8 @@ class Outcome:
     backend: str
     timeline: Measured | None
     open_loop: dict[float, Measured]
-    posting: Measured
-    fanout: FanoutDelays
+    posting: Measured | None
+    fanout: FanoutDelays | None
     rss_mb: float
 
     def aims(self) -> list[tuple[str, str, bool]]:
@@ -219,19 +219,21 @@ class Outcome:
                     result.p99_ms < 50 and result.failed == 0,
                 )
             )
-        aims += [
-            (
-                "≥ 300 posts/s sustained",
-                f"{self.posting.result.per_second:,.0f}/s",
-                self.posting.result.per_second >= 300,
-            ),
-            (
-                "Fan-out p99 < 5 s (under the posting load)",
-                f"{self.fanout.p99_ms / 1000:,.1f} s",
-                self.fanout.samples > 0 and self.fanout.p99_ms < 5000,
-            ),
-            ("< 300 MB resident per worker", f"{self.rss_mb:,.0f} MB", self.rss_mb < 300),
-        ]
+        if self.posting is not None and self.fanout is not None:
+            posting = self.posting.result
+            aims += [
+                (
+                    "≥ 300 posts/s sustained",
+                    f"{posting.per_second:,.0f}/s",
+                    posting.per_second >= 300,
+                ),
+                (
+                    "Fan-out p99 < 5 s (under the posting load)",
+                    f"{self.fanout.p99_ms / 1000:,.1f} s",
+                    self.fanout.samples > 0 and self.fanout.p99_ms < 5000,
+                ),
+            ]
+        aims.append(("< 300 MB resident per worker", f"{self.rss_mb:,.0f} MB", self.rss_mb < 300))
         return aims
 
 
@@ -290,14 +292,17 @@ def run_backend(
             for rate in open_rates(args):
                 open_loop[rate] = measure(server, partial(open_load, rate))
         memory = server.worker_rss_mb()
-        quiet = asyncio.run(
-            measure_fanout_delay(server.url, effective_url, users, args.fanout_samples)
-        )
-        posting_started = utcnow()
-        posting = measure(server, lambda: load("/api/v1/statuses", "POST"))
-        drained = asyncio.run(wait_for_fanout_queue(effective_url))
-        under_load = asyncio.run(fanout_delays_since(effective_url, posting_started))
-        memory_after = server.worker_rss_mb()
+        posting: Measured | None = None
+        memory_after: list[float] = []
+        if "posting" in args.measures:
+            quiet = asyncio.run(
+                measure_fanout_delay(server.url, effective_url, users, args.fanout_samples)
+            )
+            posting_started = utcnow()
+            posting = measure(server, lambda: load("/api/v1/statuses", "POST"))
+            drained = asyncio.run(wait_for_fanout_queue(effective_url))
+            under_load = asyncio.run(fanout_delays_since(effective_url, posting_started))
+            memory_after = server.worker_rss_mb()
     finally:
         if server is not None:
             server.stop()
@@ -315,17 +320,29 @@ def run_backend(
             row(f"Home timeline, open loop at {rate:,.0f}/s offered", measured)
             for rate, measured in open_loop.items()
         ),
-        row("Posting (`POST /api/v1/statuses`, with fan-out)", posting),
-        "",
-        delays_line(f"quiet instance, {args.fanout_samples} posts one at a time", quiet),
-        delays_line(f"every post of the {args.seconds} s posting run", under_load),
-        f"- Fan-out backlog after {args.seconds} s of posting drained in {drained:.1f} s "
-        f"({posting.result.requests:,} posts).",
-        f"- Memory per worker (RSS) after the timeline run: {', '.join(map(str, memory))} MB; "
-        f"after posting: {', '.join(map(str, memory_after))} MB.",
+        *([row("Posting (`POST /api/v1/statuses`, with fan-out)", posting)] if posting else []),
         "",
     ]
-    outcome = Outcome(backend, timeline, open_loop, posting, under_load, max(memory + memory_after))
+    if posting is not None:
+        lines += [
+            delays_line(f"quiet instance, {args.fanout_samples} posts one at a time", quiet),
+            delays_line(f"every post of the {args.seconds} s posting run", under_load),
+            f"- Fan-out backlog after {args.seconds} s of posting drained in {drained:.1f} s "
+            f"({posting.result.requests:,} posts).",
+        ]
+    lines += [
+        f"- Memory per worker (RSS) after the timeline run: {', '.join(map(str, memory))} MB"
+        + (f"; after posting: {', '.join(map(str, memory_after))} MB." if memory_after else "."),
+        "",
+    ]
+    outcome = Outcome(
+        backend,
+        timeline,
+        open_loop,
+        posting,
+        under_load if posting is not None else None,
+        max(memory + memory_after),
+    )
     return body_file, outcome
 
 
