@@ -28,7 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -46,6 +49,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from townsquare.db.engine import SQLITE_PRAGMAS, Database, _InlineConnection
+
+log = logging.getLogger(__name__)
+
+# How often a worker checkpoints the write-ahead log at most (see ``_Checkpointer``).
+CHECKPOINT_SECONDS = 0.5
 
 
 class _GroupConnection(_InlineConnection):
@@ -135,6 +143,8 @@ def _group_engine(db: Database) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        # Checkpoints run off the posting path (see ``_Checkpointer``).
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -143,6 +153,54 @@ def _group_engine(db: Database) -> AsyncEngine:
 
     db.count_auth_writes(engine)
     return engine
+
+
+class _Checkpointer:
+    """Copies the write-ahead log into the database file, on a connection and a thread of its
+    own, at most every ``CHECKPOINT_SECONDS``, after a grouped commit.
+
+    SQLite's automatic checkpoint runs inside the commit that fills the log past 1,000 pages,
+    where it writes those pages to the database file and syncs it while that transaction still
+    holds the write lock: every other write of both workers waited for it. A passive
+    checkpoint takes no write lock (writers go on appending to the log meanwhile), and a commit
+    is durable once the log is synced, so it can come later.
+    """
+
+    def __init__(self, database: str) -> None:
+        self._database = database
+        self._connection: sqlite3.Connection | None = None
+        self._running: asyncio.Task[None] | None = None
+        self._last = 0.0
+
+    def after_commit(self) -> None:
+        now = time.monotonic()
+        if self._running is not None or now - self._last < CHECKPOINT_SECONDS:
+            return
+        self._last = now
+        self._running = asyncio.create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        try:
+            await asyncio.to_thread(self._run)
+        except sqlite3.Error:
+            log.warning("WAL checkpoint failed", exc_info=True)
+        finally:
+            self._running = None
+
+    def _run(self) -> None:
+        if self._connection is None:
+            self._connection = sqlite3.connect(self._database, check_same_thread=False)
+            for pragma in SQLITE_PRAGMAS:
+                self._connection.execute(pragma)
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    async def close(self) -> None:
+        if self._running is not None:
+            with contextlib.suppress(Exception):
+                await self._running
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 @dataclass(eq=False)
@@ -163,6 +221,10 @@ class GroupCommit:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.engine = _group_engine(db) if db.is_sqlite else None
+        database = make_url(db.url).database if db.is_sqlite else None
+        self._checkpointer = (
+            _Checkpointer(database) if database and database != ":memory:" else None
+        )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Held while a post writes into the open group, and by the group's closing while it
         # takes the group away from the posts that come after.
@@ -273,6 +335,8 @@ class GroupCommit:
             self.groups += 1
             self.writes += group.members
             group.committed.set_result(None)
+            if self._checkpointer is not None:
+                self._checkpointer.after_commit()
         finally:
             await group.session.close()
             if self.db.auth_generation != group.generation:
@@ -287,6 +351,8 @@ async def close_group_commit(extras: dict[str, object]) -> None:
     grouped = extras.pop(_EXTRAS_KEY, None)
     if isinstance(grouped, GroupCommit) and grouped.engine is not None:
         await grouped.engine.dispose()
+        if grouped._checkpointer is not None:
+            await grouped._checkpointer.close()
 
 
 def group_commit(extras: dict[str, object], db: Database) -> GroupCommit:
