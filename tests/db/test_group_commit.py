@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.conftest import Person
 from townsquare.db.base import UTCDateTime, utcnow
@@ -23,8 +24,7 @@ from townsquare.streaming.publish import publish
 async def grouped(app: FastAPI) -> AsyncIterator[GroupCommit]:
     grouped = GroupCommit(state_of(app).db)
     yield grouped
-    if grouped.engine is not None:
-        await grouped.engine.dispose()
+    await grouped.close()
 
 
 async def _channels(app: FastAPI) -> set[str]:
@@ -112,6 +112,45 @@ async def test_driver_writes_share_the_group_and_fail_alone(
     }
     if state.db.is_sqlite:
         assert (grouped.groups, grouped.writes) == (1, 3)
+
+
+async def _run_driver(grouped: GroupCommit, name: str, *, fail: bool = False) -> str:
+    async def work(connection: AsyncConnection) -> str:
+        rows = await _driver_rows(connection)
+        for number in range(2):
+            await rows(_INSERT_EVENT, {"channel": f"grouped:{name}", "payload": str(number)})
+        if fail:
+            raise ValueError(name)
+        return name
+
+    return await grouped.run_driver(work)
+
+
+async def test_queued_driver_works_share_the_group_fail_alone_and_answer_after_the_commit(
+    app: FastAPI, grouped: GroupCommit
+) -> None:
+    state = state_of(app)
+    async with grouped._turn:
+        writes = [
+            asyncio.create_task(_run_driver(grouped, "run kept")),
+            asyncio.create_task(_write(grouped, "session kept")),
+            asyncio.create_task(_run_driver(grouped, "run failed", fail=True)),
+            asyncio.create_task(_run_driver(grouped, "run also kept")),
+        ]
+        await asyncio.sleep(0)
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    assert outcomes[0] == "run kept" and outcomes[1] is None and outcomes[3] == "run also kept"
+    assert isinstance(outcomes[2], ValueError)
+    assert await _channels(app) == {
+        "grouped:run kept",
+        "grouped:session kept",
+        "grouped:run also kept",
+    }
+    if state.db.is_sqlite:
+        assert grouped.writes == 3
+    # A work queued after the group committed starts the next one.
+    assert await _run_driver(grouped, "later") == "later"
+    assert "grouped:later" in await _channels(app)
 
 
 async def test_a_group_whose_only_write_failed_ends_and_the_next_one_commits(

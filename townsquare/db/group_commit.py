@@ -32,10 +32,11 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -51,6 +52,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from townsquare.db.engine import SQLITE_PRAGMAS, Database, _InlineConnection
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # How often a worker checkpoints the write-ahead log at most (see ``_Checkpointer``).
 CHECKPOINT_SECONDS = 0.5
@@ -230,8 +233,19 @@ class GroupCommit:
         # takes the group away from the posts that come after.
         self._turn = asyncio.Lock()
         self._open: _Group | None = None
+        # Works waiting for :meth:`_drain` (see :meth:`run_driver`).
+        self._queued: deque[
+            tuple[Callable[[AsyncConnection], Awaitable[Any]], asyncio.Future[Any]]
+        ] = deque()
+        self._draining: asyncio.Task[None] | None = None
         self.groups = 0
         self.writes = 0
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -276,6 +290,74 @@ class GroupCommit:
                 driver.execute("RELEASE grouped_write")
                 raise
             driver.execute("RELEASE grouped_write")
+
+    async def run_driver(self, work: Callable[[AsyncConnection], Awaitable[_T]]) -> _T:
+        """``work`` run as in :meth:`write_driver`, returning its result after the commit.
+
+        On SQLite the posts queued meanwhile run one after another in the same turn of the
+        event loop, each in its savepoint, instead of each waiting for a turn of a busy loop
+        while the group's transaction holds the write lock that the other workers wait for."""
+        if self.engine is None:
+            async with self.write_driver() as connection:
+                return await work(connection)
+        entered: asyncio.Future[tuple[_Group, Any]] = asyncio.get_running_loop().create_future()
+        self._queued.append((work, entered))
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+        group, result = await asyncio.shield(entered)
+        await asyncio.shield(group.committed)
+        return cast(_T, result)
+
+    async def _drain(self) -> None:
+        """Runs the queued works of :meth:`run_driver` in this process's open group."""
+        try:
+            async with self._turn:
+                group = self._open
+                if group is None:
+                    group = _Group(
+                        self._sessions(),
+                        asyncio.get_running_loop().create_future(),
+                        self.db.auth_generation,
+                    )
+                    self._open = group
+                try:
+                    await self._run_queued(group)
+                finally:
+                    if group.closing is None:
+                        group.closing = asyncio.create_task(self._close(group))
+        except BaseException as exc:
+            # The group could not begin (or was cancelled): the works still queued fail with it.
+            failure = exc if isinstance(exc, Exception) else RuntimeError("grouped write not run")
+            for _work, entered in self._queued:
+                entered.set_exception(failure)
+            self._queued.clear()
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self._draining = None
+
+    async def _run_queued(self, group: _Group) -> None:
+        connection = await group.session.connection()
+        raw = await connection.get_raw_connection()
+        assert isinstance(raw.driver_connection, _GroupConnection)
+        driver = raw.driver_connection.sqlite_connection
+        assert driver is not None
+        while self._queued:
+            work, entered = self._queued.popleft()
+            driver.execute("SAVEPOINT grouped_write")
+            try:
+                result = await work(connection)
+            except BaseException as exc:
+                driver.execute("ROLLBACK TO grouped_write")
+                driver.execute("RELEASE grouped_write")
+                if isinstance(exc, Exception):
+                    entered.set_exception(exc)
+                    continue
+                entered.cancel()
+                raise
+            driver.execute("RELEASE grouped_write")
+            group.members += 1
+            entered.set_result((group, result))
 
     @asynccontextmanager
     async def _joined(self) -> AsyncIterator[_Group]:
@@ -349,10 +431,8 @@ _EXTRAS_KEY = "group_commit"
 
 async def close_group_commit(extras: dict[str, object]) -> None:
     grouped = extras.pop(_EXTRAS_KEY, None)
-    if isinstance(grouped, GroupCommit) and grouped.engine is not None:
-        await grouped.engine.dispose()
-        if grouped._checkpointer is not None:
-            await grouped._checkpointer.close()
+    if isinstance(grouped, GroupCommit):
+        await grouped.close()
 
 
 def group_commit(extras: dict[str, object], db: Database) -> GroupCommit:

@@ -50,10 +50,11 @@ async def post_status(request: Request) -> Response:
     if plain is not None:
         # Nothing but the status, its author's counter and its fan-out job: three statements
         # on the driver's connection, and the answer made from what they wrote and returned.
-        async with grouped.write_driver() as connection:
-            written = await write_plain_status(
+        written = await grouped.run_driver(
+            lambda connection: write_plain_status(
                 connection, author, plain, application_id=viewer.app_id
             )
+        )
         wake_runners()
         entity = posted_entity(
             state,
