@@ -179,7 +179,8 @@ async def test_concurrent_posts_are_grouped_and_all_stored(app: FastAPI, alice: 
         shown = await alice.client.get(f"/api/v1/statuses/{answer.json()['id']}")
         assert shown.status_code == 200
     if state.db.is_sqlite:
-        assert grouped.writes == 8
+        # Their fan-out jobs' leases and batches join the groups too.
+        assert grouped.writes >= 8
 
 
 async def test_waiting_for_the_write_lock_leaves_the_loop_free(

@@ -89,7 +89,9 @@ async def run_leased_batch(state: AppState, kind: str, leases: list[Lease]) -> i
     """
     try:
         writes = await BATCH_HANDLERS[kind](state, [lease.payload for lease in leases])
-        async with group_commit(state.extras, state.db).write_alone() as session:
+        # In a savepoint of the posts' grouped transaction (on SQLite): one commit, and one wait
+        # for the disk, for the batch and the posts written meanwhile.
+        async with group_commit(state.extras, state.db).write() as session:
             await writes(session)
             await finish_jobs(session, leases)
     except asyncio.CancelledError:
@@ -229,7 +231,7 @@ class JobRunners:
             async with self.state.db.read() as session:
                 if not await has_runnable_job(session):
                     return False
-            async with group_commit(self.state.extras, self.state.db).write_alone() as session:
+            async with group_commit(self.state.extras, self.state.db).write() as session:
                 leases = await lease_jobs(session, duration=LEASE_DURATION, limit=BATCH_SIZE)
         if not leases:
             return False
