@@ -312,14 +312,7 @@ class GroupCommit:
         """Runs the queued works of :meth:`run_driver` in this process's open group."""
         try:
             async with self._turn:
-                group = self._open
-                if group is None:
-                    group = _Group(
-                        self._sessions(),
-                        asyncio.get_running_loop().create_future(),
-                        self.db.auth_generation,
-                    )
-                    self._open = group
+                group = self._open_group()
                 try:
                     await self._run_queued(group)
                 finally:
@@ -363,14 +356,7 @@ class GroupCommit:
     async def _joined(self) -> AsyncIterator[_Group]:
         """This process's open group, joined for one write; the block ends after its commit."""
         async with self._turn:
-            group = self._open
-            if group is None:
-                group = _Group(
-                    self._sessions(),
-                    asyncio.get_running_loop().create_future(),
-                    self.db.auth_generation,
-                )
-                self._open = group
+            group = self._open_group()
             try:
                 yield group
                 group.members += 1
@@ -382,20 +368,15 @@ class GroupCommit:
         # Shielded: a request given up on still needs its group to end, and others wait on it.
         await asyncio.shield(group.committed)
 
-    @asynccontextmanager
-    async def write_alone(self) -> AsyncIterator[AsyncSession]:
-        """A transaction of its own on the grouped writes' connection, for short writes by key
-        made often (job leases, fan-out batches): its statements run on the loop's thread too,
-        and it queues for the connection with the groups instead of for SQLite's lock."""
-        if self.engine is None:
-            async with self.db.write() as session:
-                yield session
-            return
-        generation = self.db.auth_generation
-        async with self._sessions() as session, session.begin():
-            yield session
-        if self.db.auth_generation != generation:
-            self.db.auth_generation += 1
+    def _open_group(self) -> _Group:
+        """This process's open group, begun if there is none (taken with ``_turn`` held)."""
+        if self._open is None:
+            self._open = _Group(
+                self._sessions(),
+                asyncio.get_running_loop().create_future(),
+                self.db.auth_generation,
+            )
+        return self._open
 
     async def _close(self, group: _Group) -> None:
         async with self._turn:
