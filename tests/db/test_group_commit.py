@@ -15,7 +15,7 @@ from tests.conftest import Person
 from townsquare.db.base import UTCDateTime, utcnow
 from townsquare.db.group_commit import GroupCommit, group_commit
 from townsquare.state import state_of
-from townsquare.statuses.page_reads import _driver_rows
+from townsquare.statuses.page_reads import rows_on_driver
 from townsquare.streaming.models import StreamEvent
 from townsquare.streaming.publish import publish
 
@@ -79,7 +79,7 @@ _INSERT_EVENT = insert(StreamEvent).values(
 
 async def _write_driver(grouped: GroupCommit, name: str, *, fail: bool = False) -> None:
     async with grouped.write_driver() as connection:
-        rows = await _driver_rows(connection)
+        rows = await rows_on_driver(connection)
         for number in range(2):
             await rows(_INSERT_EVENT, {"channel": f"grouped:{name}", "payload": str(number)})
         if fail:
@@ -116,7 +116,7 @@ async def test_driver_writes_share_the_group_and_fail_alone(
 
 async def _run_driver(grouped: GroupCommit, name: str, *, fail: bool = False) -> str:
     async def work(connection: AsyncConnection) -> str:
-        rows = await _driver_rows(connection)
+        rows = await rows_on_driver(connection)
         for number in range(2):
             await rows(_INSERT_EVENT, {"channel": f"grouped:{name}", "payload": str(number)})
         if fail:

@@ -24,7 +24,7 @@ from townsquare.statuses.content import check_length, render_text, write_links
 from townsquare.statuses.effects import announce_new_status, notify_about
 from townsquare.statuses.lookup import original_of
 from townsquare.statuses.models import IdempotencyKey, Status
-from townsquare.statuses.page_reads import _driver_rows
+from townsquare.statuses.page_reads import rows_on_driver
 from townsquare.statuses.polls import check_poll, create_poll
 from townsquare.statuses.posted import Posted, author_columns
 from townsquare.statuses.schemas import PollDraft, StatusDraft
@@ -321,7 +321,7 @@ async def write_plain_status(
     """Write a status from a :func:`plain_draft`: the status (its search index follows by
     trigger or index), its author's counter and its fan-out job, the same rows
     :func:`write_status` writes for it, in ``connection``'s transaction."""
-    rows = await _driver_rows(connection)
+    rows = await rows_on_driver(connection)
     status_id = new_id()
     now = utcnow()
     status = Status(

@@ -240,7 +240,7 @@ async def page_read(db: Database) -> AsyncIterator[PageRead]:
     readers = db.inline_readers
     if readers is None:
         async with db.quick_read_engine.connect() as connection:
-            rows = await _driver_rows(connection)
+            rows = await rows_on_driver(connection)
             rows.begin()
             read = PageRead(rows, lambda: AsyncSession(bind=connection, expire_on_commit=False))
             try:
@@ -272,7 +272,7 @@ async def driver_reads(db: Database) -> AsyncIterator[DriverRows]:
     readers = db.inline_readers
     if readers is None:
         async with db.quick_read_engine.connect() as connection:
-            yield await _driver_rows(connection)
+            yield await rows_on_driver(connection)
         return
     sqlite = readers.take()
     try:
@@ -281,8 +281,9 @@ async def driver_reads(db: Database) -> AsyncIterator[DriverRows]:
         readers.give_back(sqlite)
 
 
-async def _driver_rows(connection: AsyncConnection) -> _SQLiteRows | _PostgresRows:
-    """Statements on the driver's connection underneath ``connection``."""
+async def rows_on_driver(connection: AsyncConnection) -> _SQLiteRows | _PostgresRows:
+    """Statements on the driver's connection underneath ``connection`` (its transaction, if
+    any, is theirs too)."""
     raw = await connection.get_raw_connection()
     dialect = connection.dialect
     driver = raw.driver_connection
