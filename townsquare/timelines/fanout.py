@@ -28,6 +28,7 @@ from townsquare.timelines.recipients import (
     AuthorAudience,
     accounts_hiding,
     author_audiences,
+    feeds_holding,
     home_recipients,
     is_pulled_author,
     list_audience,
@@ -70,6 +71,7 @@ class Delivery:
     author_id: int
     recipients: list[int]
     stream_channels: list[str]
+    reblog_of_id: int | None = None
 
 
 async def _delivery(
@@ -93,7 +95,7 @@ async def _delivery(
         # One event for all the followers of a very large account, instead of one each:
         # user streams of their followers listen on this channel.
         stream_channels.append(f"followers:{status.account_id}")
-    return Delivery(status.id, status.account_id, recipients, stream_channels)
+    return Delivery(status.id, status.account_id, recipients, stream_channels, status.reblog_of_id)
 
 
 async def plan_fanouts(state: AppState, status_ids: list[int]) -> list[Delivery]:
@@ -143,11 +145,26 @@ async def plan_fanouts(state: AppState, status_ids: list[int]) -> list[Delivery]
     return deliveries
 
 
+async def _still_unseen(session: AsyncSession, delivery: Delivery) -> Delivery:
+    """``delivery`` without the readers whose feed got its original (or another reblog of
+    it) since it was planned: batches are planned outside the write transaction, two at a
+    time, so an original and its reblog may be planned side by side. Read in the write
+    transaction, which on SQLite holds the write lock. The author keeps their own row."""
+    if delivery.reblog_of_id is None or len(delivery.recipients) < 2:
+        return delivery
+    holding = await feeds_holding(session, delivery.reblog_of_id)
+    holding.discard(delivery.author_id)
+    if not holding:
+        return delivery
+    return replace(delivery, recipients=[r for r in delivery.recipients if r not in holding])
+
+
 async def write_deliveries(session: AsyncSession, deliveries: list[Delivery]) -> None:
     """Home-feed rows of every delivery in one INSERT, and an ``update`` event for the readers
     whose row was actually inserted (one row per status for all of them); the events of all
     the deliveries in one INSERT too. The author's own row carries the public and list
     streams, so they are published exactly once even when a job runs again."""
+    deliveries = [await _still_unseen(session, delivery) for delivery in deliveries]
     rows = [(account, d.status_id) for d in deliveries for account in d.recipients]
     added = set(await add_feed_entries(session, rows))
     events: list[EventRow] = []

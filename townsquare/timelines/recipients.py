@@ -144,7 +144,7 @@ async def _followers(session: AsyncSession, account_id: int) -> dict[int, bool]:
     return {row.account_id: row.show_reblogs for row in rows}
 
 
-async def _with_original_in_feed(session: AsyncSession, original_id: int) -> set[int]:
+async def feeds_holding(session: AsyncSession, original_id: int) -> set[int]:
     """Feeds that already hold ``original_id`` or another reblog of it."""
     direct = select(HomeFeedEntry.account_id).where(HomeFeedEntry.status_id == original_id)
     via_reblog = (
@@ -189,7 +189,7 @@ async def home_recipients(
         candidates &= set(also_following) | {reply_target}
     candidates -= audience.exclusive_list_owners
     if original is not None and candidates:
-        candidates -= await _with_original_in_feed(session, original.id)
+        candidates -= await feeds_holding(session, original.id)
     return recipients + sorted(candidates)
 
 
