@@ -51,8 +51,9 @@ from townsquare.db.base import utcnow
 TIMELINE = "/api/v1/timelines/home?limit=20"
 ROOT = Path(__file__).resolve().parent.parent
 TABLE_HEAD = [
-    "| Measure | Requests/s | p50 ms | p99 ms | Failed | Worker CPU ms/request | Load avg |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| Measure | Requests/s | p50 ms | p99 ms | Failed | Worker CPU ms/request "
+    "| PostgreSQL CPU ms/request | Load avg |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
 
 
@@ -159,25 +160,50 @@ class Measured:
     result: LoadResult
     cpu_ms: float
     load: float
+    # The PostgreSQL server's CPU per request (None on SQLite): it shares the machine's cores.
+    database_cpu_ms: float | None = None
 
 
 def open_rates(args: argparse.Namespace) -> list[float]:
     return [float(rate) for rate in args.open_rates.split(",") if rate.strip()]
 
 
-def measure(server: Server, run: Callable[[], LoadResult]) -> Measured:
-    """A load run, with the workers' CPU time per request and the machine's load average."""
+def postgres_cpu_seconds(pg: PostgresServer) -> float:
+    """CPU time (user + system) the server has used so far: the postmaster, its live
+    processes (a backend per connection) and those that have exited."""
+    pid = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+    postmaster = psutil.Process(pid)
+    times = postmaster.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in postmaster.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return total
+
+
+def measure(
+    server: Server, run: Callable[[], LoadResult], pg: PostgresServer | None = None
+) -> Measured:
+    """A load run, with the workers' (and PostgreSQL's) CPU time per request and the machine's
+    load average."""
     cpu_before = server.worker_cpu_seconds()
+    database_before = postgres_cpu_seconds(pg) if pg is not None else 0.0
     result = run()
     cpu = server.worker_cpu_seconds() - cpu_before
-    return Measured(result, cpu / max(result.requests, 1) * 1000, os.getloadavg()[0])
+    requests = max(result.requests, 1)
+    database_cpu_ms = None
+    if pg is not None:
+        database_cpu_ms = (postgres_cpu_seconds(pg) - database_before) / requests * 1000
+    return Measured(result, cpu / requests * 1000, os.getloadavg()[0], database_cpu_ms)
 
 
 def row(name: str, measured: Measured) -> str:
     result = measured.result
+    database = "n/a" if measured.database_cpu_ms is None else f"{measured.database_cpu_ms:.2f}"
     return (
         f"| {name} | {result.per_second:,.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} "
-        f"| {result.failed} | {measured.cpu_ms:.2f} | {measured.load:.1f} |"
+        f"| {result.failed} | {measured.cpu_ms:.2f} | {database} | {measured.load:.1f} |"
     )
 
 
@@ -288,9 +314,9 @@ def run_backend(
         open_loop: dict[float, Measured] = {}
         if "timeline" in args.measures:
             run_load(server.url, TIMELINE, tokens, seconds=2, connections=8, work_dir=work)
-            timeline = measure(server, lambda: load(TIMELINE))
+            timeline = measure(server, lambda: load(TIMELINE), pg)
             for rate in open_rates(args):
-                open_loop[rate] = measure(server, partial(open_load, rate))
+                open_loop[rate] = measure(server, partial(open_load, rate), pg)
         memory = server.worker_rss_mb()
         posting: Measured | None = None
         memory_after: list[float] = []
@@ -299,7 +325,7 @@ def run_backend(
                 measure_fanout_delay(server.url, effective_url, users, args.fanout_samples)
             )
             posting_started = utcnow()
-            posting = measure(server, lambda: load("/api/v1/statuses", "POST"))
+            posting = measure(server, lambda: load("/api/v1/statuses", "POST"), pg)
             drained = asyncio.run(wait_for_fanout_queue(effective_url))
             under_load = asyncio.run(fanout_delays_since(effective_url, posting_started))
             memory_after = server.worker_rss_mb()
