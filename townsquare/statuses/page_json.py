@@ -3,8 +3,9 @@
 The same bytes as ``orjson.dumps(render_statuses(...))`` (tests/timelines/test_page_json.py
 holds them to that), at a fraction of the work once the page's statuses and authors have been
 seen: the rows of the page, of reblogged statuses, of the authors and the reader's marks are
-read on every page (see townsquare/statuses/page_reads.py); only what changed since it was
-rendered goes through the ORM and the entity functions again.
+read on every page, in one statement (:func:`page_statement`, run as in
+townsquare/statuses/page_reads.py); only what changed since it was rendered goes through the
+ORM and the entity functions again.
 """
 
 from __future__ import annotations
@@ -13,20 +14,26 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, bindparam, select
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from townsquare.accounts.entities import ENTITY_COLUMNS, account_entities
 from townsquare.accounts.models import Account
 from townsquare.state import AppState
 from townsquare.statuses.cache import entity_cache
-from townsquare.statuses.entities import (
-    make_templates,
-    render_statuses,
-    viewer_marks_statement,
-)
-from townsquare.statuses.models import Status
-from townsquare.statuses.page_reads import PageRead, Rows, in_ids
+from townsquare.statuses.entities import make_templates, render_statuses
+from townsquare.statuses.models import Bookmark, Favourite, Pin, Status
+from townsquare.statuses.page_reads import PageRead
 from townsquare.statuses.rendered import Template, fill, json_array
 
 # A status row as the page reads it: the id, then every column its entity shows. The whole row
@@ -53,8 +60,82 @@ STATUS_COLUMNS: tuple[Any, ...] = (
 )
 ID, ACCOUNT_ID, REBLOG_OF_ID, QUOTE_OF_ID, REBLOGS_COUNT, FAVOURITES_COUNT = range(6)
 
-_STATUS_ROWS = select(*STATUS_COLUMNS).where(in_ids(Status.id, "ids"))
-_ACCOUNT_ROWS = select(*ENTITY_COLUMNS).where(in_ids(Account.id, "ids"))
+
+def original_columns(original: Any) -> tuple[Any, ...]:
+    """``STATUS_COLUMNS`` of ``original`` (the status a row reblogs, outer-joined under that
+    alias), labelled ``original_*``. A page's rows select these after ``STATUS_COLUMNS``;
+    :func:`page_statement` reads the rest of what the page shows on top of them."""
+    return tuple(
+        getattr(original, column.key).label(f"original_{column.key}") for column in STATUS_COLUMNS
+    )
+
+
+# A page row: the status, its original, both authors' account rows (ENTITY_COLUMNS), and the
+# reader's marks on the status and on its original.
+_WIDTH = len(STATUS_COLUMNS)
+_ACCOUNT_WIDTH = len(ENTITY_COLUMNS)
+_ORIGINAL_AT = _WIDTH
+_AUTHOR_AT = 2 * _WIDTH
+_ORIGINAL_AUTHOR_AT = _AUTHOR_AT + _ACCOUNT_WIDTH
+_MARKS_AT = _ORIGINAL_AUTHOR_AT + _ACCOUNT_WIDTH
+
+_READER: BindParameter[int] = bindparam("reader_id", type_=BigInteger)
+
+
+def _marks_of(
+    status_id: Any, account_id: Any, favourites_count: Any, reblogs_count: Any
+) -> list[ColumnElement[Any]]:
+    """Whether the reader favourited, reblogged, bookmarked and pinned a status; each looked up
+    only where it can be (the counters read with the row), as ``viewer_marks_statement``."""
+    reblog = aliased(Status, name="reblog")
+    return [
+        and_(
+            favourites_count > 0,
+            exists().where(Favourite.account_id == _READER, Favourite.status_id == status_id),
+        ),
+        and_(
+            reblogs_count > 0,
+            exists().where(reblog.account_id == _READER, reblog.reblog_of_id == status_id),
+        ),
+        exists().where(Bookmark.account_id == _READER, Bookmark.status_id == status_id),
+        and_(
+            account_id == _READER,
+            exists().where(Pin.account_id == _READER, Pin.status_id == status_id),
+        ),
+    ]
+
+
+def page_statement(rows: Select[Any]) -> Select[Any]:
+    """Everything a page shows of the statuses ``rows`` selects (``STATUS_COLUMNS`` then
+    :func:`original_columns`, bounded by the page), in one statement: on PostgreSQL each statement
+    is a round trip, and the authors and the reader's marks were two more per page. The
+    lookups run on the page's rows only, after its LIMIT."""
+    page = rows.subquery("page")
+    columns = list(page.c)
+    status, original = columns[:_WIDTH], columns[_WIDTH:]
+    author = aliased(Account, name="author")
+    original_author = aliased(Account, name="original_author")
+    return (
+        select(
+            *columns,
+            *(getattr(author, column.key) for column in ENTITY_COLUMNS),
+            *(getattr(original_author, column.key) for column in ENTITY_COLUMNS),
+            *_marks_of(
+                status[ID], status[ACCOUNT_ID], status[FAVOURITES_COUNT], status[REBLOGS_COUNT]
+            ),
+            *_marks_of(
+                original[ID],
+                original[ACCOUNT_ID],
+                original[FAVOURITES_COUNT],
+                original[REBLOGS_COUNT],
+            ),
+        )
+        .select_from(page)
+        .join(author, author.id == status[ACCOUNT_ID])
+        .outerjoin(original_author, original_author.id == original[ACCOUNT_ID])
+    )
+
+
 _ORM_STATUSES = select(Status).where(
     Status.id.in_(bindparam("ids", type_=BigInteger, expanding=True))
 )
@@ -70,33 +151,53 @@ class _Marks:
         self.pinned: set[int] = set()
 
 
+def split_row(row: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any] | None]:
+    """A page row's status row and its original's (None when it reblogs none)."""
+    status = row[:_WIDTH]
+    if status[REBLOG_OF_ID] is None:
+        return status, None
+    return status, row[_ORIGINAL_AT:_AUTHOR_AT]
+
+
 async def render_rows_json(
     read: PageRead,
     state: AppState,
     viewer_id: int,
     page: Sequence[Sequence[Any]],
 ) -> bytes:
-    """The JSON array of the statuses of ``page`` (rows of :data:`STATUS_COLUMNS`), in order."""
+    """The JSON array of the statuses of ``page`` (rows of :func:`page_statement`), in order."""
     if not page:
         return b"[]"
-    rows = read.rows
     cache = entity_cache(state)
-    shown: dict[int, Sequence[Any]] = {row[ID]: row for row in page}
-    originals = {row[REBLOG_OF_ID] for row in page if row[REBLOG_OF_ID] is not None}
-    if originals - shown.keys():
-        for row in await rows(_STATUS_ROWS, {"ids": sorted(originals - shown.keys())}):
-            shown[row[ID]] = row
+    shown: dict[int, Sequence[Any]] = {}
+    authors: dict[int, Sequence[Any]] = {}
+    marks = _Marks()
+    sets = (marks.favourited, marks.reblogged, marks.bookmarked, marks.pinned)
+    for row in page:
+        status, original = split_row(row)
+        shown[status[ID]] = status
+        authors[status[ACCOUNT_ID]] = row[_AUTHOR_AT:_ORIGINAL_AUTHOR_AT]
+        for marked, mark in zip(sets, row[_MARKS_AT : _MARKS_AT + 4], strict=True):
+            if mark:
+                marked.add(status[ID])
+        if original is not None:
+            shown[original[ID]] = original
+            if row[_ORIGINAL_AUTHOR_AT] is not None:
+                authors[original[ACCOUNT_ID]] = row[_ORIGINAL_AUTHOR_AT:_MARKS_AT]
+            for marked, mark in zip(sets, row[_MARKS_AT + 4 :], strict=True):
+                if mark:
+                    marked.add(original[ID])
 
     templates: dict[int, Template] = {}
     missed: dict[int, tuple[Any, ...]] = {}
     for row in page:
-        original = shown.get(row[REBLOG_OF_ID]) if row[REBLOG_OF_ID] is not None else None
-        version = (tuple(row), None if original is None else tuple(original))
-        template = cache.templates.get(row[ID], version)
+        status, original = split_row(row)
+        version = (tuple(status), None if original is None else tuple(original))
+        template = cache.templates.get(status[ID], version)
         if template is None:
-            missed[row[ID]] = version
+            missed[status[ID]] = version
         else:
-            templates[row[ID]] = template
+            templates[status[ID]] = template
     if missed:
         made = await _templates(read.session(), state, shown, list(missed))
         for status_id, version in missed.items():
@@ -105,10 +206,7 @@ async def render_rows_json(
                 templates[status_id] = template
                 cache.templates.put(status_id, version, template)
 
-    accounts = await _account_json(read, state, {row[ACCOUNT_ID] for row in shown.values()})
-    marks = await _marks(
-        rows, viewer_id, [shown[i] for t in templates.values() for i in t.marked if i in shown]
-    )
+    accounts = await _account_json(read, state, authors)
     whole = await _per_reader(
         read, state, viewer_id, [i for i, t in templates.items() if not t.whole]
     )
@@ -146,18 +244,20 @@ async def _templates(
     return await make_templates(session, state, related, statuses)
 
 
-async def _account_json(read: PageRead, state: AppState, ids: set[int]) -> dict[int, bytes]:
+async def _account_json(
+    read: PageRead, state: AppState, rows: dict[int, Sequence[Any]]
+) -> dict[int, bytes]:
     """Each author's entity as JSON, kept with the account row it was made from."""
     cache = entity_cache(state).account_json
     result: dict[int, bytes] = {}
     versions: dict[int, tuple[Any, ...]] = {}
-    for row in await read.rows(_ACCOUNT_ROWS, {"ids": sorted(ids)}):
+    for account_id, row in rows.items():
         version = tuple(row)
-        data = cache.get(row[0], version)
+        data = cache.get(account_id, version)
         if data is None:
-            versions[row[0]] = version
+            versions[account_id] = version
         else:
-            result[row[0]] = data
+            result[account_id] = data
     if versions:
         settings = state.settings
         entities = await account_entities(
@@ -168,28 +268,6 @@ async def _account_json(read: PageRead, state: AppState, ids: set[int]) -> dict[
             cache.put(account_id, versions[account_id], data)
             result[account_id] = data
     return result
-
-
-async def _marks(rows: Rows, viewer_id: int, statuses: list[Sequence[Any]]) -> _Marks:
-    """The reader's favourites, bookmarks, reblogs and pins among ``statuses``, in one statement
-    that asks only where each can be (see ``viewer_marks_statement``)."""
-    marks = _Marks()
-    wanted = {
-        "ids_f": sorted({s[ID] for s in statuses if s[FAVOURITES_COUNT]}),
-        "ids_b": sorted({s[ID] for s in statuses}),
-        "ids_r": sorted({s[ID] for s in statuses if s[REBLOGS_COUNT]}),
-        "ids_p": sorted({s[ID] for s in statuses if s[ACCOUNT_ID] == viewer_id}),
-    }
-    kinds = tuple(name[-1] for name, values in wanted.items() if values)
-    if not kinds:
-        return marks
-    sets = {"f": marks.favourited, "b": marks.bookmarked, "r": marks.reblogged, "p": marks.pinned}
-    for kind, status_id in await rows(
-        viewer_marks_statement(kinds), {"viewer_id": viewer_id, **wanted}
-    ):
-        if status_id is not None:
-            sets[kind].add(status_id)
-    return marks
 
 
 async def _per_reader(

@@ -35,7 +35,7 @@ from townsquare.db.base import utcnow
 from townsquare.graph.models import Follow, Mute
 from townsquare.privacy import OPEN_VISIBILITIES, hidden_accounts_query
 from townsquare.statuses.models import Status
-from townsquare.statuses.page_json import ID, STATUS_COLUMNS
+from townsquare.statuses.page_json import ID, STATUS_COLUMNS, original_columns, page_statement
 from townsquare.statuses.page_reads import Rows, in_ids
 from townsquare.timelines.filters import (
     Original,
@@ -110,10 +110,14 @@ def _feed_statement(shape: _Shape) -> Select[Any]:
     return _bounded(_with_viewable_reblogs(query), HomeFeedEntry.status_id, shape)
 
 
+# A page's rows select the original of a reblog too (already joined to check it may be seen):
+# see ``page_statement``.
+_PAGE_COLUMNS = (*STATUS_COLUMNS, *original_columns(Original))
+
+
 @cache
 def _feed_rows_statement(shape: _Shape) -> Select[Any]:
-    rows: Select[Any] = _feed_statement(shape).with_only_columns(*STATUS_COLUMNS)
-    return rows
+    return page_statement(_feed_statement(shape).with_only_columns(*_PAGE_COLUMNS))
 
 
 def _with_viewable_reblogs(query: Select[Any]) -> Select[Any]:
@@ -160,8 +164,9 @@ async def home_timeline(
 async def home_page_rows(
     rows: Rows, reader_id: int, page: Page, *, big_authors: Sequence[int]
 ) -> list[Sequence[Any]]:
-    """:func:`home_timeline` as driver rows of ``STATUS_COLUMNS`` (townsquare/statuses/
-    page_json.py): the same statements, run underneath the ORM. ``big_authors`` are the
+    """:func:`home_timeline` as driver rows of ``page_statement`` (townsquare/statuses/
+    page_json.py): the same statements, run underneath the ORM, each with what the page shows
+    of its statuses. ``big_authors`` are the
     accounts at or above the pull threshold (:class:`BigAuthors`)."""
     context = await rows(
         _READER_CONTEXT_ROWS,
@@ -342,8 +347,8 @@ def _pulled_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
 
 @cache
 def _pulled_rows_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
-    rows: Select[Any] = _pulled_statement(shape, before, beyond).with_only_columns(*STATUS_COLUMNS)
-    return rows
+    rows = _pulled_statement(shape, before, beyond).with_only_columns(*_PAGE_COLUMNS)
+    return page_statement(rows)
 
 
 _FOLLOWED = select(Follow.target_account_id, Follow.show_reblogs).where(
