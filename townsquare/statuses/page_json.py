@@ -86,19 +86,27 @@ def _marks_of(
     status_id: Any, account_id: Any, favourites_count: Any, reblogs_count: Any
 ) -> list[ColumnElement[Any]]:
     """Whether the reader favourited, reblogged, bookmarked and pinned a status; each looked up
-    only where it can be (the counters read with the row), as ``viewer_marks_statement``."""
+    only where it can be (the counters read with the row), as ``viewer_marks_statement``, and
+    not at all for the original of a status that reblogs none (NULL AND a lookup still runs
+    the lookup)."""
     reblog = aliased(Status, name="reblog")
     return [
         and_(
+            status_id.is_not(None),
             favourites_count > 0,
             exists().where(Favourite.account_id == _READER, Favourite.status_id == status_id),
         ),
         and_(
+            status_id.is_not(None),
             reblogs_count > 0,
             exists().where(reblog.account_id == _READER, reblog.reblog_of_id == status_id),
         ),
-        exists().where(Bookmark.account_id == _READER, Bookmark.status_id == status_id),
         and_(
+            status_id.is_not(None),
+            exists().where(Bookmark.account_id == _READER, Bookmark.status_id == status_id),
+        ),
+        and_(
+            status_id.is_not(None),
             account_id == _READER,
             exists().where(Pin.account_id == _READER, Pin.status_id == status_id),
         ),

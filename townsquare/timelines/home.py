@@ -16,11 +16,14 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     BindParameter,
+    ColumnElement,
     CompoundSelect,
     Integer,
     Select,
     and_,
     bindparam,
+    case,
+    func,
     literal,
     or_,
     select,
@@ -90,8 +93,17 @@ def _bounded(
     return query.order_by(key.asc() if ascending else key.desc()).limit(_LIMIT)
 
 
+# How a statement leaves out the statuses of accounts hidden from the reader: given as one
+# ``hidden`` parameter (read beforehand), or read in the statement itself (``_not_hidden``).
+_Hiding = Callable[[Any], ColumnElement[bool]]
+
+
+def _not_in_hidden_parameter(column: Any) -> ColumnElement[bool]:
+    return ~in_ids(column, "hidden")
+
+
 @cache
-def _feed_statement(shape: _Shape) -> Select[Any]:
+def _feed_statement(shape: _Shape, not_hidden: _Hiding = _not_in_hidden_parameter) -> Select[Any]:
     query = (
         select(Status)
         .join(HomeFeedEntry, HomeFeedEntry.status_id == Status.id)
@@ -104,10 +116,10 @@ def _feed_statement(shape: _Shape) -> Select[Any]:
                 has_tag_followed_by(_READER),
             ),
             ~in_exclusive_list_of(_READER),
-            ~in_ids(Status.account_id, "hidden"),
+            not_hidden(Status.account_id),
         )
     )
-    return _bounded(_with_viewable_reblogs(query), HomeFeedEntry.status_id, shape)
+    return _bounded(_with_viewable_reblogs(query, not_hidden), HomeFeedEntry.status_id, shape)
 
 
 # A page's rows select the original of a reblog too (already joined to check it may be seen):
@@ -115,20 +127,14 @@ def _feed_statement(shape: _Shape) -> Select[Any]:
 _PAGE_COLUMNS = (*STATUS_COLUMNS, *original_columns(Original))
 
 
-@cache
-def _feed_rows_statement(shape: _Shape) -> Select[Any]:
-    return page_statement(_feed_statement(shape).with_only_columns(*_PAGE_COLUMNS))
-
-
-def _with_viewable_reblogs(query: Select[Any]) -> Select[Any]:
-    """``with_viewable_reblogs`` with the hidden accounts as one ``hidden`` parameter."""
+def _with_viewable_reblogs(
+    query: Select[Any], not_hidden: _Hiding = _not_in_hidden_parameter
+) -> Select[Any]:
+    """``with_viewable_reblogs`` with the hidden accounts left out by ``not_hidden``."""
     return query.outerjoin(Original, Original.id == Status.reblog_of_id).where(
         or_(
             Status.reblog_of_id.is_(None),
-            and_(
-                Original.visibility.in_(OPEN_VISIBILITIES),
-                ~in_ids(Original.account_id, "hidden"),
-            ),
+            and_(Original.visibility.in_(OPEN_VISIBILITIES), not_hidden(Original.account_id)),
         )
     )
 
@@ -165,34 +171,19 @@ async def home_page_rows(
     rows: Rows, reader_id: int, page: Page, *, big_authors: Sequence[int]
 ) -> list[Sequence[Any]]:
     """:func:`home_timeline` as driver rows of ``page_statement`` (townsquare/statuses/
-    page_json.py): the same statements, run underneath the ORM, each with what the page shows
-    of its statuses. ``big_authors`` are the
-    accounts at or above the pull threshold (:class:`BigAuthors`)."""
-    context = await rows(
-        _READER_CONTEXT_ROWS,
-        {"reader_id": reader_id, "now": utcnow(), "big": big_authors},
-    )
-    hidden = sorted({account_id for kind, account_id, _ in context if kind == "h"} - {reader_id})
-    pulled = {account_id: bool(wanted) for kind, account_id, wanted in context if kind == "b"}
+    page_json.py): the same conditions, run underneath the ORM, in one statement
+    (:func:`_page_rows_statement`) unless the page reaches past the feed's retention.
+    ``big_authors`` are the accounts at or above the pull threshold (:class:`BigAuthors`)."""
     boundary = feed_boundary()
     values = {
         "reader_id": reader_id,
+        "now": utcnow(),
+        "big": big_authors,
         "boundary": boundary,
-        "hidden": hidden,
         **_page_values(page),
     }
     shape = _shape(page)
-    feed = list(await rows(_feed_rows_statement(shape), values))
-    found = list(feed)
-    if pulled:
-        edge = None
-        if len(feed) >= page.limit:
-            ids = [row[ID] for row in feed]
-            edge = max(ids) if page.ascending else min(ids)
-        values["authors"] = sorted(pulled)
-        values["with_reblogs"] = sorted(author for author, wanted in pulled.items() if wanted)
-        values["beyond"] = edge
-        found += await rows(_pulled_rows_statement(shape, False, edge is not None), values)
+    found = list(await rows(_page_rows_statement(shape), values))
     if _reaches_before(page, boundary) and (page.ascending or len(found) < page.limit):
         # Older than the materialised feed: read everyone followed, as for big authors.
         everyone = {target: bool(wanted) for target, wanted in await rows(_FOLLOWED, values)}
@@ -200,7 +191,7 @@ async def home_page_rows(
         values["authors"] = sorted(everyone)
         values["with_reblogs"] = sorted(author for author, wanted in everyone.items() if wanted)
         values["before"] = boundary
-        found += await rows(_pulled_rows_statement(shape, True, False), values)
+        found += await rows(_before_feed_rows_statement(shape), values)
     unique = {row[ID]: row for row in found}
     ordered = sorted(unique.values(), key=lambda row: row[ID], reverse=not page.ascending)
     chosen = ordered[: page.limit]
@@ -223,15 +214,68 @@ _READER_CONTEXT: CompoundSelect[Any] = union_all(
 )
 
 
-# The page's first statement on the fast path: the big authors the reader follows are found
-# among the instance's big authors (a handful, kept by each worker) through the follows index,
-# instead of joining every account the reader follows to read its follower count.
-_READER_CONTEXT_ROWS: CompoundSelect[Any] = union_all(
-    select(literal("h"), _hidden_from_reader.c[0], literal(False)),
-    select(literal("b"), Follow.target_account_id, Follow.show_reblogs).where(
-        Follow.account_id == _READER, in_ids(Follow.target_account_id, "big")
-    ),
+# The accounts hidden from the reader, read in a page's statement itself: on PostgreSQL the
+# reader's context was a round trip of its own before the feed's. The reader's own statuses
+# are never hidden from them.
+_HIDDEN = hidden_accounts_query(_READER, bindparam("now", type_=Mute.expires_at.type)).cte("hidden")
+
+
+def _not_hidden(column: Any) -> ColumnElement[bool]:
+    return column.not_in(select(_HIDDEN.c[0]).where(_HIDDEN.c[0] != _READER))
+
+
+# The big authors the reader follows, found among the instance's big authors (a handful, kept
+# by each worker: ``big``) through the follows index, with whether the reader wants their
+# reblogs.
+_PULLED_AUTHORS = (
+    select(Follow.target_account_id, Follow.show_reblogs)
+    .where(Follow.account_id == _READER, in_ids(Follow.target_account_id, "big"))
+    .cte("pulled_authors")
 )
+
+
+@cache
+def _page_rows_statement(shape: _Shape) -> Select[Any]:
+    """A page in one statement: the feed's rows, and the statuses of the big authors the
+    reader follows that could be on the page: those past the feed's last row when the feed
+    alone fills the page (a big author's whole history is otherwise read and sorted on every
+    page), all of them bounded by the page otherwise. Up to twice the page's limit; the caller
+    merges them."""
+    feed = _feed_statement(shape, _not_hidden).with_only_columns(*_PAGE_COLUMNS).cte("feed")
+    ascending = shape[3]
+    full = func.count() >= _LIMIT
+    if ascending:
+        edge = select(case((full, func.max(feed.c.id)))).scalar_subquery()
+        beyond = Status.id < func.coalesce(edge, _NO_ID_ABOVE)
+    else:
+        edge = select(case((full, func.min(feed.c.id)))).scalar_subquery()
+        beyond = Status.id > func.coalesce(edge, 0)
+    authors = select(_PULLED_AUTHORS.c.target_account_id)
+    pulled = _pulled_query(
+        shape,
+        Status.account_id.in_(authors),
+        Status.account_id.in_(authors.where(_PULLED_AUTHORS.c.show_reblogs.is_(True))),
+        _not_hidden,
+    ).where(beyond)
+    pulled_rows = pulled.with_only_columns(*_PAGE_COLUMNS).subquery("pulled")
+    return page_statement(union_all(select(*feed.c), select(*pulled_rows.c)))
+
+
+@cache
+def _before_feed_rows_statement(shape: _Shape) -> Select[Any]:
+    """Statuses of everyone followed (``authors``) older than the feed's retention."""
+    query = _pulled_query(
+        shape,
+        in_ids(Status.account_id, "authors"),
+        in_ids(Status.account_id, "with_reblogs"),
+        _not_hidden,
+        before=True,
+    )
+    return page_statement(query.with_only_columns(*_PAGE_COLUMNS))
+
+
+# Larger than any id: the bound of an oldest-first page's pulled statuses when there is none.
+_NO_ID_ABOVE = 2**63 - 1
 
 # How long a worker uses the accounts at or above the pull threshold before reading them again.
 BIG_AUTHORS_SECONDS = 5.0
@@ -317,25 +361,27 @@ async def _followed_authors(session: AsyncSession, reader_id: int) -> dict[int, 
     return {row.target_account_id: row.show_reblogs for row in rows}
 
 
-@cache
-def _pulled_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
+def _pulled_query(
+    shape: _Shape,
+    authors: ColumnElement[bool],
+    with_reblogs: ColumnElement[bool],
+    not_hidden: _Hiding,
+    *,
+    before: bool = False,
+) -> Select[Any]:
+    """Statuses of ``authors`` (reblogs only by ``with_reblogs``) the reader may see in their
+    home timeline, bounded by the page (and by ``before`` when given)."""
     query = select(Status).where(
-        in_ids(Status.account_id, "authors"),
+        authors,
         Status.visibility.in_(HOME_VISIBILITIES),
-        or_(Status.reblog_of_id.is_(None), in_ids(Status.account_id, "with_reblogs")),
+        or_(Status.reblog_of_id.is_(None), with_reblogs),
         or_(Status.account_id == _READER, reply_shown_in_home(_READER)),
         ~in_exclusive_list_of(_READER),
-        ~in_ids(Status.account_id, "hidden"),
+        not_hidden(Status.account_id),
     )
-    ascending = shape[3]
     if before:
         query = query.where(Status.id < bindparam("before", type_=BigInteger))
-    if beyond:
-        # Only statuses that could displace one of the feed's: a big author's whole history is
-        # otherwise read and sorted on every page (hundreds of rows for a few authors).
-        edge = bindparam("beyond", type_=BigInteger)
-        query = query.where(Status.id < edge if ascending else Status.id > edge)
-    query = _with_viewable_reblogs(query)
+    query = _with_viewable_reblogs(query, not_hidden)
     if before:
         return _bounded(query, Status.id, shape)
     # Big authors only: ordered by ``id + 0``, not ``id``. With a LIMIT, ordering by the
@@ -346,9 +392,20 @@ def _pulled_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
 
 
 @cache
-def _pulled_rows_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
-    rows = _pulled_statement(shape, before, beyond).with_only_columns(*_PAGE_COLUMNS)
-    return page_statement(rows)
+def _pulled_statement(shape: _Shape, before: bool, beyond: bool) -> Select[Any]:
+    query = _pulled_query(
+        shape,
+        in_ids(Status.account_id, "authors"),
+        in_ids(Status.account_id, "with_reblogs"),
+        _not_in_hidden_parameter,
+        before=before,
+    )
+    if beyond:
+        # Only statuses that could displace one of the feed's: a big author's whole history is
+        # otherwise read and sorted on every page (hundreds of rows for a few authors).
+        edge = bindparam("beyond", type_=BigInteger)
+        query = query.where(Status.id < edge if shape[3] else Status.id > edge)
+    return query
 
 
 _FOLLOWED = select(Follow.target_account_id, Follow.show_reblogs).where(
