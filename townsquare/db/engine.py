@@ -199,8 +199,17 @@ def _postgres_engine(url: str, *, pool_size: int, autocommit: bool = False) -> A
     # not a hung request.
     options: dict[str, Any] = {}
     connect_args: dict[str, Any] = {"timeout": 5}
+    max_overflow = pool_size
     if autocommit:
         options["isolation_level"] = "AUTOCOMMIT"
+        # No connections beyond the pool's: one opened for a burst is closed when given back
+        # to a full pool, and the next burst opens another. A new connection is a new server
+        # process that loads its catalog caches and plans every statement again (a home page's
+        # takes about 3 ms), the work of many pages; under a saturating load the workers
+        # opened 250 a quarter of a minute. A quick read waits for a pooled connection
+        # instead: its statements are short, and the pool has more connections than the
+        # server has cores to run them.
+        max_overflow = 0
         # Quick reads are a few statements, each prepared once per connection and run with
         # different ids. Left to choose, PostgreSQL kept planning them anew on every run (0.3-0.8
         # ms a statement, more than running it: 0.05-0.2 ms on the seeded instance); the plan
@@ -209,7 +218,7 @@ def _postgres_engine(url: str, *, pool_size: int, autocommit: bool = False) -> A
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=max_overflow,
         pool_pre_ping=True,
         connect_args=connect_args,
         **options,
