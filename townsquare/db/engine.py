@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -215,14 +217,52 @@ def _postgres_engine(url: str, *, pool_size: int, autocommit: bool = False) -> A
         # ms a statement, more than running it: 0.05-0.2 ms on the seeded instance); the plan
         # made without the values uses the same indexes.
         connect_args["server_settings"] = {"plan_cache_mode": "force_generic_plan"}
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=not autocommit,
         connect_args=connect_args,
         **options,
     )
+    if autocommit:
+        _test_when_taken(engine)
+    return engine
+
+
+# A quick-read connection given back less than this long ago is taken without a round trip to
+# test it (see ``_test_when_taken``).
+QUICK_READ_PING_AFTER_SECONDS = 1.0
+
+
+def _test_when_taken(engine: AsyncEngine) -> None:
+    """The pre-ping of quick reads, without its round trip for a connection in steady use.
+
+    The pre-ping cost a round trip per page (a tenth of a millisecond of a worker's CPU, and
+    the server's). A connection the server closed (it died, restarted or was demoted) is known
+    closed to the driver without asking; it is replaced when taken, as the pre-ping would.
+    One that sat in the pool for a while is still tested with a round trip. A statement on a
+    connection lost since it was taken fails; the request is replayed once the database
+    answers (townsquare/cluster/failover.py), on another connection."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _given_back(_dbapi_connection: Any, record: Any) -> None:
+        record.info["given_back_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _taken(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        driver = record.driver_connection
+        if driver is None or driver.is_closed():
+            raise DisconnectionError("the server closed the connection")
+        given_back_at = record.info.get("given_back_at")
+        # (Never given back: opened for this checkout.)
+        if given_back_at is not None and (
+            time.monotonic() - given_back_at >= QUICK_READ_PING_AFTER_SECONDS
+        ):
+            try:
+                dbapi_connection.ping()
+            except Exception as error:
+                raise DisconnectionError("the connection did not answer") from error
 
 
 # Writes after which what a token resolves to may have changed: see ``Database.auth_generation``.
