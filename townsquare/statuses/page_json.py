@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     ColumnElement,
+    CompoundSelect,
     Select,
     and_,
     bindparam,
@@ -113,7 +114,7 @@ def _marks_of(
     ]
 
 
-def page_statement(rows: Select[Any]) -> Select[Any]:
+def page_statement(rows: Select[Any] | CompoundSelect[Any]) -> Select[Any]:
     """Everything a page shows of the statuses ``rows`` selects (``STATUS_COLUMNS`` then
     :func:`original_columns`, bounded by the page), in one statement: on PostgreSQL each statement
     is a round trip, and the authors and the reader's marks were two more per page. The

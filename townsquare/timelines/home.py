@@ -221,7 +221,10 @@ _HIDDEN = hidden_accounts_query(_READER, bindparam("now", type_=Mute.expires_at.
 
 
 def _not_hidden(column: Any) -> ColumnElement[bool]:
-    return column.not_in(select(_HIDDEN.c[0]).where(_HIDDEN.c[0] != _READER))
+    condition: ColumnElement[bool] = column.not_in(
+        select(_HIDDEN.c[0]).where(_HIDDEN.c[0] != _READER)
+    )
+    return condition
 
 
 # The big authors the reader follows, found among the instance's big authors (a handful, kept
