@@ -155,7 +155,13 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
 
 
 class Rows(Protocol):
-    """Runs a statement built once; returns its rows as the driver gives them."""
+    """Runs a statement built once; returns its rows as the driver gives them.
+
+    ``round_trips``: whether each statement is a round trip to a server (PostgreSQL), so that
+    a page is better read in as few statements as can be; on SQLite a statement is a call
+    into the library, and narrower statements cost less than one wide one."""
+
+    round_trips: bool
 
     async def __call__(
         self, statement: Executable, values: dict[str, Any]
@@ -169,6 +175,8 @@ class DriverRows(Rows, Protocol):
 
 
 class _SQLiteRows:
+    round_trips = False
+
     def __init__(self, connection: sqlite3.Connection, dialect: Dialect) -> None:
         self._connection = connection
         self._dialect = dialect
@@ -190,6 +198,8 @@ class _SQLiteRows:
 
 
 class _PostgresRows:
+    round_trips = True
+
     def __init__(self, connection: Any, dialect: Dialect) -> None:
         self._connection = connection
         self._dialect = dialect

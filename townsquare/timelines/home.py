@@ -38,7 +38,13 @@ from townsquare.db.base import utcnow
 from townsquare.graph.models import Follow, Mute
 from townsquare.privacy import OPEN_VISIBILITIES, hidden_accounts_query
 from townsquare.statuses.models import Status
-from townsquare.statuses.page_json import ID, STATUS_COLUMNS, original_columns, page_statement
+from townsquare.statuses.page_json import (
+    ID,
+    STATUS_COLUMNS,
+    original_columns,
+    page_statement,
+    widened_rows,
+)
 from townsquare.statuses.page_reads import Rows, in_ids
 from townsquare.timelines.filters import (
     Original,
@@ -171,8 +177,9 @@ async def home_page_rows(
     rows: Rows, reader_id: int, page: Page, *, big_authors: Sequence[int]
 ) -> list[Sequence[Any]]:
     """:func:`home_timeline` as driver rows of ``page_statement`` (townsquare/statuses/
-    page_json.py): the same conditions, run underneath the ORM, in one statement
-    (:func:`_page_rows_statement`) unless the page reaches past the feed's retention.
+    page_json.py): the same conditions, run underneath the ORM. On PostgreSQL in one
+    statement (:func:`_page_rows_statement`) unless the page reaches past the feed's
+    retention; on SQLite in narrower statements, one for each part (see ``Rows``).
     ``big_authors`` are the accounts at or above the pull threshold (:class:`BigAuthors`)."""
     boundary = feed_boundary()
     values = {
@@ -183,6 +190,9 @@ async def home_page_rows(
         **_page_values(page),
     }
     shape = _shape(page)
+    if not rows.round_trips:
+        narrow = await _narrow_page_rows(rows, values, page)
+        return list(await widened_rows(rows, reader_id, narrow))
     found = list(await rows(_page_rows_statement(shape), values))
     if _reaches_before(page, boundary) and (page.ascending or len(found) < page.limit):
         # Older than the materialised feed: read everyone followed, as for big authors.
@@ -192,6 +202,48 @@ async def home_page_rows(
         values["with_reblogs"] = sorted(author for author, wanted in everyone.items() if wanted)
         values["before"] = boundary
         found += await rows(_before_feed_rows_statement(shape), values)
+    return _chosen(found, page)
+
+
+async def _narrow_page_rows(rows: Rows, values: dict[str, Any], page: Page) -> list[Sequence[Any]]:
+    """The page as rows of ``STATUS_COLUMNS``, a statement for each part (see ``Rows``): the
+    reader's context, the feed, the big authors followed past the feed's last row, and
+    everyone followed past the feed's retention."""
+    reader_id = values["reader_id"]
+    context = await rows(_READER_CONTEXT_ROWS, values)
+    hidden = sorted({account_id for kind, account_id, _ in context if kind == "h"} - {reader_id})
+    pulled = {account_id: bool(wanted) for kind, account_id, wanted in context if kind == "b"}
+    values = {**values, "hidden": hidden}
+    shape = _shape(page)
+    feed = list(await rows(_narrow_statement(_feed_statement(shape)), values))
+    found = list(feed)
+    if pulled:
+        edge = None
+        if len(feed) >= page.limit:
+            ids = [row[ID] for row in feed]
+            edge = max(ids) if page.ascending else min(ids)
+        values["authors"] = sorted(pulled)
+        values["with_reblogs"] = sorted(author for author, wanted in pulled.items() if wanted)
+        values["beyond"] = edge
+        statement = _pulled_statement(shape, False, edge is not None)
+        found += await rows(_narrow_statement(statement), values)
+    if _reaches_before(page, values["boundary"]) and (page.ascending or len(found) < page.limit):
+        everyone = {target: bool(wanted) for target, wanted in await rows(_FOLLOWED, values)}
+        everyone[reader_id] = True
+        values["authors"] = sorted(everyone)
+        values["with_reblogs"] = sorted(author for author, wanted in everyone.items() if wanted)
+        values["before"] = values["boundary"]
+        found += await rows(_narrow_statement(_pulled_statement(shape, True, False)), values)
+    return _chosen(found, page)
+
+
+@cache
+def _narrow_statement(statement: Select[Any]) -> Select[Any]:
+    narrow: Select[Any] = statement.with_only_columns(*STATUS_COLUMNS)
+    return narrow
+
+
+def _chosen(found: list[Sequence[Any]], page: Page) -> list[Sequence[Any]]:
     unique = {row[ID]: row for row in found}
     ordered = sorted(unique.values(), key=lambda row: row[ID], reverse=not page.ascending)
     chosen = ordered[: page.limit]
@@ -210,6 +262,17 @@ _READER_CONTEXT: CompoundSelect[Any] = union_all(
     .where(
         Follow.account_id == _READER,
         Account.followers_count >= bindparam("pull_threshold", type_=Integer),
+    ),
+)
+
+
+# The reader's context, read first where statements are no round trips (see ``Rows``): the
+# big authors the reader follows are found among the instance's big authors (a handful, kept
+# by each worker) through the follows index.
+_READER_CONTEXT_ROWS: CompoundSelect[Any] = union_all(
+    select(literal("h"), _hidden_from_reader.c[0], literal(False)),
+    select(literal("b"), Follow.target_account_id, Follow.show_reblogs).where(
+        Follow.account_id == _READER, in_ids(Follow.target_account_id, "big")
     ),
 )
 
