@@ -28,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from townsquare.config import Settings
 from townsquare.shield import connections
+from townsquare.shield.accepting import accept_queue
 from townsquare.shield.addresses import ForwardedFor, history_key
 from townsquare.shield.connections import (
     UNKNOWN,
@@ -297,7 +298,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.pending_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        loop_lag.watch(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        loop_lag.watch(loop)
+        self._take_waiting(loop, transport)
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if isinstance(peer, tuple) and peer else None
         guard = self.guard
@@ -329,6 +332,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                     transport.abort()
                 return
         self._let_in(transport, address)
+
+    def _take_waiting(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
+        """Take the connections waiting behind this one off the kernel's accept queue (see
+        townsquare.shield.accepting): each is judged here in turn, as if the loop had
+        accepted it."""
+        args, kwargs = self.arguments
+        for connection in accept_queue.take(transport.get_extra_info("sockname")):
+            accept_queue.adopt(loop, connection, lambda: type(self)(*args, **kwargs))
 
     def _answer_later(self, transport: asyncio.Transport, address: str, refusal: bytes) -> None:
         """Refuse a connection over its rate after a while, holding it (without a parser, and
