@@ -58,10 +58,13 @@ class Instance:
 
 def _refused_by(answer: Answer) -> str:
     """ "@door" for a refusal from the connection layer (a ready-made answer: uvicorn dates
-    every answer it writes, the connection layer's have no date), for the breakdown by label;
+    every answer it writes, the connection layer's have no date), "@cap" for uvicorn's own
+    503 (plain text: the worker holds its most connections), for the breakdown by label;
     "" otherwise."""
     if answer.status in (429, 503) and b"date" not in answer.headers:
         return "@door"
+    if answer.status == 503 and answer.body == b"Service Unavailable":
+        return "@cap"
     return ""
 
 
