@@ -11,6 +11,7 @@ ORM and the entity functions again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -153,51 +154,73 @@ def page_statement(rows: Select[Any] | CompoundSelect[Any]) -> Select[Any]:
 
 _STATUS_ROWS = select(*STATUS_COLUMNS).where(in_ids(Status.id, "ids"))
 _ACCOUNT_ROWS = select(*ENTITY_COLUMNS).where(in_ids(Account.id, "ids"))
-_NO_ACCOUNT = (None,) * _ACCOUNT_WIDTH
 
 
-async def widened_rows(
-    rows: Rows, viewer_id: int, page: Sequence[Sequence[Any]]
-) -> list[tuple[Any, ...]]:
-    """The rows :func:`page_statement` gives for ``page`` (rows of ``STATUS_COLUMNS``), read
-    with a statement each for the reblogged originals, the authors and the reader's marks.
-    Where a statement is no round trip (SQLite), that costs less than the page's wide rows:
-    each author's row is read once, not once per status. A status whose original or author
-    is gone meanwhile is left out, as the page would leave it out."""
-    if not page:
-        return []
-    shown: dict[int, Sequence[Any]] = {row[ID]: row for row in page}
-    originals = {row[REBLOG_OF_ID] for row in page if row[REBLOG_OF_ID] is not None}
-    if originals - shown.keys():
-        for row in await rows(_STATUS_ROWS, {"ids": sorted(originals - shown.keys())}):
-            shown[row[ID]] = row
-    authors = {row[ACCOUNT_ID] for row in shown.values()}
-    accounts = {row[0]: tuple(row) for row in await rows(_ACCOUNT_ROWS, {"ids": sorted(authors)})}
-    marks = await _marks(rows, viewer_id, list(shown.values()))
+class _Marks:
+    __slots__ = ("bookmarked", "favourited", "pinned", "reblogged")
+
+    def __init__(self) -> None:
+        self.favourited: set[int] = set()
+        self.reblogged: set[int] = set()
+        self.bookmarked: set[int] = set()
+        self.pinned: set[int] = set()
+
+
+@dataclass(slots=True)
+class PageParts:
+    """What a page shows: its status rows (``STATUS_COLUMNS``) in order, the rows of the
+    statuses they reblog, the authors' account rows (``ENTITY_COLUMNS``) and the reader's
+    marks."""
+
+    statuses: list[Sequence[Any]]
+    originals: dict[int, Sequence[Any]] = field(default_factory=dict)
+    accounts: dict[int, Sequence[Any]] = field(default_factory=dict)
+    marks: _Marks = field(default_factory=_Marks)
+
+
+def parts_of_rows(page: Sequence[Sequence[Any]]) -> PageParts:
+    """The parts of a page read as rows of :func:`page_statement`."""
+    parts = PageParts([])
+    marks = parts.marks
     sets = (marks.favourited, marks.reblogged, marks.bookmarked, marks.pinned)
-    wide: list[tuple[Any, ...]] = []
     for row in page:
-        author = accounts.get(row[ACCOUNT_ID])
-        if author is None:
+        status = row[:_WIDTH]
+        parts.statuses.append(status)
+        parts.accounts[status[ACCOUNT_ID]] = row[_AUTHOR_AT:_ORIGINAL_AUTHOR_AT]
+        for marked, mark in zip(sets, row[_MARKS_AT : _MARKS_AT + 4], strict=True):
+            if mark:
+                marked.add(status[ID])
+        if status[REBLOG_OF_ID] is None:
             continue
-        original: Sequence[Any] | None = None
-        original_author = _NO_ACCOUNT
-        if row[REBLOG_OF_ID] is not None:
-            original = shown.get(row[REBLOG_OF_ID])
-            if original is None or original[ACCOUNT_ID] not in accounts:
-                continue
-            original_author = accounts[original[ACCOUNT_ID]]
-        wide.append(
-            (
-                *row,
-                *(original if original is not None else (None,) * _WIDTH),
-                *author,
-                *original_author,
-                *(row[ID] in marked for marked in sets),
-                *(original is not None and original[ID] in marked for marked in sets),
-            )
-        )
-    return wide
+        original = row[_ORIGINAL_AT:_AUTHOR_AT]
+        parts.originals[original[ID]] = original
+        if row[_ORIGINAL_AUTHOR_AT] is not None:
+            parts.accounts[original[ACCOUNT_ID]] = row[_ORIGINAL_AUTHOR_AT:_MARKS_AT]
+        for marked, mark in zip(sets, row[_MARKS_AT + 4 :], strict=True):
+            if mark:
+                marked.add(original[ID])
+    return parts
+
+
+async def parts_read_apart(rows: Rows, viewer_id: int, page: Sequence[Sequence[Any]]) -> PageParts:
+    """The parts of a page whose status rows are ``page``, read with a statement each for the
+    reblogged originals, the authors and the reader's marks. Where a statement is no round
+    trip (SQLite), that costs less than the rows of :func:`page_statement`, which repeat an
+    author's row for each of their statuses."""
+    if not page:
+        return PageParts([])
+    shown: dict[int, Sequence[Any]] = {row[ID]: row for row in page}
+    wanted = {row[REBLOG_OF_ID] for row in page if row[REBLOG_OF_ID] is not None}
+    if wanted - shown.keys():
+        for row in await rows(_STATUS_ROWS, {"ids": sorted(wanted - shown.keys())}):
+            shown[row[ID]] = row
+    authors = sorted({row[ACCOUNT_ID] for row in shown.values()})
+    return PageParts(
+        list(page),
+        {status_id: shown[status_id] for status_id in wanted if status_id in shown},
+        {row[0]: row for row in await rows(_ACCOUNT_ROWS, {"ids": authors})},
+        await _marks(rows, viewer_id, list(shown.values())),
+    )
 
 
 async def _marks(rows: Rows, viewer_id: int, statuses: list[Sequence[Any]]) -> _Marks:
@@ -227,63 +250,27 @@ _ORM_STATUSES = select(Status).where(
 )
 
 
-class _Marks:
-    __slots__ = ("bookmarked", "favourited", "pinned", "reblogged")
-
-    def __init__(self) -> None:
-        self.favourited: set[int] = set()
-        self.reblogged: set[int] = set()
-        self.bookmarked: set[int] = set()
-        self.pinned: set[int] = set()
-
-
-def split_row(row: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any] | None]:
-    """A page row's status row and its original's (None when it reblogs none)."""
-    status = row[:_WIDTH]
-    if status[REBLOG_OF_ID] is None:
-        return status, None
-    return status, row[_ORIGINAL_AT:_AUTHOR_AT]
-
-
 async def render_rows_json(
-    read: PageRead,
-    state: AppState,
-    viewer_id: int,
-    page: Sequence[Sequence[Any]],
+    read: PageRead, state: AppState, viewer_id: int, parts: PageParts
 ) -> bytes:
-    """The JSON array of the statuses of ``page`` (rows of :func:`page_statement`), in order."""
+    """The JSON array of the statuses of a page, in order."""
+    page = parts.statuses
     if not page:
         return b"[]"
     cache = entity_cache(state)
-    shown: dict[int, Sequence[Any]] = {}
-    authors: dict[int, Sequence[Any]] = {}
-    marks = _Marks()
-    sets = (marks.favourited, marks.reblogged, marks.bookmarked, marks.pinned)
-    for row in page:
-        status, original = split_row(row)
-        shown[status[ID]] = status
-        authors[status[ACCOUNT_ID]] = row[_AUTHOR_AT:_ORIGINAL_AUTHOR_AT]
-        for marked, mark in zip(sets, row[_MARKS_AT : _MARKS_AT + 4], strict=True):
-            if mark:
-                marked.add(status[ID])
-        if original is not None:
-            shown[original[ID]] = original
-            if row[_ORIGINAL_AUTHOR_AT] is not None:
-                authors[original[ACCOUNT_ID]] = row[_ORIGINAL_AUTHOR_AT:_MARKS_AT]
-            for marked, mark in zip(sets, row[_MARKS_AT + 4 :], strict=True):
-                if mark:
-                    marked.add(original[ID])
+    shown: dict[int, Sequence[Any]] = {row[ID]: row for row in page}
+    shown.update(parts.originals)
 
     templates: dict[int, Template] = {}
     missed: dict[int, tuple[Any, ...]] = {}
     for row in page:
-        status, original = split_row(row)
-        version = (tuple(status), None if original is None else tuple(original))
-        template = cache.templates.get(status[ID], version)
+        original = None if row[REBLOG_OF_ID] is None else shown.get(row[REBLOG_OF_ID])
+        version = (tuple(row), None if original is None else tuple(original))
+        template = cache.templates.get(row[ID], version)
         if template is None:
-            missed[status[ID]] = version
+            missed[row[ID]] = version
         else:
-            templates[status[ID]] = template
+            templates[row[ID]] = template
     if missed:
         made = await _templates(read.session(), state, shown, list(missed))
         for status_id, version in missed.items():
@@ -292,7 +279,7 @@ async def render_rows_json(
                 templates[status_id] = template
                 cache.templates.put(status_id, version, template)
 
-    accounts = await _account_json(read, state, authors)
+    accounts = await _account_json(read, state, parts.accounts)
     whole = await _per_reader(
         read, state, viewer_id, [i for i, t in templates.items() if not t.whole]
     )
@@ -309,7 +296,7 @@ async def render_rows_json(
         if not accounts.keys() >= set(template.accounts):
             continue
         out: list[bytes] = []
-        fill(template, marks, accounts, out)
+        fill(template, parts.marks, accounts, out)
         items.append(b"".join(out))
     return json_array(items)
 

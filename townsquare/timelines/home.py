@@ -41,9 +41,11 @@ from townsquare.statuses.models import Status
 from townsquare.statuses.page_json import (
     ID,
     STATUS_COLUMNS,
+    PageParts,
     original_columns,
     page_statement,
-    widened_rows,
+    parts_of_rows,
+    parts_read_apart,
 )
 from townsquare.statuses.page_reads import Rows, in_ids
 from townsquare.timelines.filters import (
@@ -173,11 +175,11 @@ async def home_timeline(
     return _merge(statuses, page)
 
 
-async def home_page_rows(
+async def home_page_parts(
     rows: Rows, reader_id: int, page: Page, *, big_authors: Sequence[int]
-) -> list[Sequence[Any]]:
-    """:func:`home_timeline` as driver rows of ``page_statement`` (townsquare/statuses/
-    page_json.py): the same conditions, run underneath the ORM. On PostgreSQL in one
+) -> PageParts:
+    """:func:`home_timeline` as driver rows (``PageParts``, townsquare/statuses/page_json.py):
+    the same conditions, run underneath the ORM. On PostgreSQL in one
     statement (:func:`_page_rows_statement`) unless the page reaches past the feed's
     retention; on SQLite in narrower statements, one for each part (see ``Rows``).
     ``big_authors`` are the accounts at or above the pull threshold (:class:`BigAuthors`)."""
@@ -191,8 +193,7 @@ async def home_page_rows(
     }
     shape = _shape(page)
     if not rows.round_trips:
-        narrow = await _narrow_page_rows(rows, values, page)
-        return list(await widened_rows(rows, reader_id, narrow))
+        return await parts_read_apart(rows, reader_id, await _narrow_page_rows(rows, values, page))
     found = list(await rows(_page_rows_statement(shape), values))
     if _reaches_before(page, boundary) and (page.ascending or len(found) < page.limit):
         # Older than the materialised feed: read everyone followed, as for big authors.
@@ -202,7 +203,7 @@ async def home_page_rows(
         values["with_reblogs"] = sorted(author for author, wanted in everyone.items() if wanted)
         values["before"] = boundary
         found += await rows(_before_feed_rows_statement(shape), values)
-    return _chosen(found, page)
+    return parts_of_rows(_chosen(found, page))
 
 
 async def _narrow_page_rows(rows: Rows, values: dict[str, Any], page: Page) -> list[Sequence[Any]]:

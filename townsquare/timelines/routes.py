@@ -19,7 +19,7 @@ from townsquare.statuses.models import Status
 from townsquare.statuses.page_json import render_rows_json
 from townsquare.statuses.page_reads import page_read
 from townsquare.timelines import list_routes, marker_routes
-from townsquare.timelines.home import big_authors, home_page_rows
+from townsquare.timelines.home import big_authors, home_page_parts
 from townsquare.timelines.lists import list_timeline
 from townsquare.timelines.public import PublicFilter, TagFilter, public_timeline, tag_timeline
 from townsquare.timelines.schemas import PublicQuery, TagQuery
@@ -60,10 +60,10 @@ async def home(request: Request) -> Response:
         big = await big_authors(state.extras).ids(
             read.rows, state.db.auth_generation, state.settings.fanout_pull_threshold
         )
-        found = await home_page_rows(read.rows, account.id, page, big_authors=big)
-        body = await render_rows_json(read, state, account.id, found)
+        parts = await home_page_parts(read.rows, account.id, page, big_authors=big)
+        body = await render_rows_json(read, state, account.id, parts)
     response = Response(body, media_type="application/json")
-    link_header(request, response, [row[0] for row in found])
+    link_header(request, response, [row[0] for row in parts.statuses])
     return response
 
 
