@@ -29,9 +29,11 @@ AppFactory = Callable[..., Awaitable[FastAPI]]
 
 @pytest.fixture(autouse=True)
 def prompt_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refusals over a rate are written a moment after the accept, not 3 s: what a client is
-    told is the same, the tests just wait less for it."""
+    """Refusals over a rate are written a moment after the accept, not 3 s, and refusals
+    asked for again at once a moment later, not 1 s: what a client is told is the same, the
+    tests just wait less for it."""
     monkeypatch.setattr(server, "REFUSAL_DELAY", 0.05)
+    monkeypatch.setattr(server, "REPEAT_DELAY", 0.05)
 
 
 @pytest.fixture

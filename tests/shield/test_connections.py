@@ -177,6 +177,41 @@ def test_while_the_loop_lags_a_new_connection_refused_is_kept_open_for_its_next_
             assert b"connection: close" in refused
 
 
+def test_a_connection_refused_that_asks_again_at_once_is_answered_later(
+    lagging: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "REPEAT_DELAY", 0.5)
+    connections.loop_lag.hold(1.0)
+    for opened_before_the_lag in (True, False):
+        address = "127.0.44.9" if opened_before_the_lag else "127.0.44.10"
+        with connect(lagging, address) as conn:
+            if opened_before_the_lag:
+                connections.loop_lag.hold(0.0)
+                conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+                connections.loop_lag.hold(1.0)
+            timings = []
+            for _ in range(3):
+                started = time.monotonic()
+                conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert conn.recv(65536).startswith(b"HTTP/1.1 503")
+                timings.append(time.monotonic() - started)
+            # The first refusal at once, the next ones only after the delay, the connection
+            # still open.
+            assert timings[0] < 0.4
+            assert min(timings[1:]) >= 0.45
+            # Served again once the lag is over, and refused at once after that.
+            connections.loop_lag.hold(0.0)
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+            connections.loop_lag.hold(1.0)
+            started = time.monotonic()
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert conn.recv(65536).startswith(b"HTTP/1.1 503")
+            assert time.monotonic() - started < 0.4
+            connections.loop_lag.hold(1.0)
+
+
 def test_a_pass_counts_as_a_good_history() -> None:
     known = KnownAddresses()
     known.mark("127.0.45.1", connections.PASSED)

@@ -15,6 +15,7 @@ import pytest
 from tests.shield.conftest import guarded_server, hello_app
 from townsquare.config import Settings
 from townsquare.shield import connections
+from townsquare.shield import server as guarded
 from townsquare.shield.cache import AnonymousCache, CachedResponse
 from townsquare.shield.door import Door, puzzle_difficulty
 from townsquare.shield.mode import AttackMode, set_forced_mode
@@ -186,6 +187,28 @@ def test_the_connection_layer_answers_before_the_app_and_keeps_the_connection(
         assert served.startswith(b"HTTP/1.1 200") and served.endswith(b"ok")
         assert exchange(conn, head()).startswith(b"HTTP/1.1 429")
     assert connections.counts.door_challenged == 2
+
+
+def test_a_connection_challenged_again_at_once_gets_its_challenge_later(
+    server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(guarded, "REPEAT_DELAY", 0.5)
+    conn = socket.create_connection(server, timeout=5, source_address=(ADDRESS, 0))
+    with conn:
+        timings = []
+        for _ in range(3):
+            started = time.monotonic()
+            assert exchange(conn, head()).startswith(b"HTTP/1.1 429")
+            timings.append(time.monotonic() - started)
+        # Came back without the pass it was asked for: answered only after the delay.
+        assert timings[0] < 0.4
+        assert min(timings[1:]) >= 0.45
+        # With a pass the request goes on at once, and the next challenge is prompt again.
+        served = exchange(conn, head("/api/v1/timelines/public", "X-Townsquare-Pass: p1.x"))
+        assert served.endswith(b"ok")
+        started = time.monotonic()
+        assert exchange(conn, head()).startswith(b"HTTP/1.1 429")
+        assert time.monotonic() - started < 0.4
 
 
 def test_the_door_stays_open_when_not_under_attack(

@@ -158,6 +158,10 @@ MAX_TRACKED_ADDRESSES = 100_000
 # Seconds a connection refused over a rate (or a handshake with a token found invalid) is held
 # before its answer.
 REFUSAL_DELAY = 3.0
+# Seconds a connection refused (or challenged) without a parse waits for its next such answer,
+# its reading paused meanwhile: a flood that asks again at once on its open connections costs
+# the worker one answer per connection and delay, not one per request it can send.
+REPEAT_DELAY = 1.0
 # Most connections one worker holds without a parser; beyond, they are answered at once.
 MAX_HELD_CONNECTIONS = 2_048
 # A connection held back without a parser is closed rather than answered again once this
@@ -296,6 +300,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.pending: tuple[asyncio.Transport, str] | None = None
         self.holding = False
         self.pending_deadline: asyncio.TimerHandle | None = None
+        # Requests refused or challenged in a row on this connection without a parse.
+        self.refusals = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         loop = asyncio.get_running_loop()
@@ -496,12 +502,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 if self.flow.write_paused or not whole_request(data):
                     self._refuse(BUSY)
                     return
-                self.transport.write(BUSY_KEPT_OPEN)
-                self._unset_keepalive_if_required()
-                self._arm_head_deadline()
+                self._answer_kept_open(BUSY_KEPT_OPEN)
                 return
             if self._answered_at_door(data, self.address):
                 return
+            self.refusals = 0
         if self.reading_head:
             if self.head_bytes + len(data) > self.guard.max_header_bytes and not self._head_fits(
                 data
@@ -524,15 +529,36 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return False
         response, closing = answer
         counts.door_challenged += 1
-        self.transport.write(response)
         if closing:
+            self.transport.write(response)
             self.transport.close()
             return True
+        self._answer_kept_open(response)
+        return True
+
+    def _answer_kept_open(self, response: bytes) -> None:
+        """Write ``response`` to a request refused or challenged without a parse, keeping the
+        connection; if its previous request was answered so too, only after
+        ``REPEAT_DELAY``, reading nothing meanwhile (someone refused for lag waits for
+        ``Retry-After`` anyway, someone challenged comes back with a pass)."""
+        self.refusals += 1
+        if self.refusals == 1:
+            self._answered_kept_open(response)
+            return
+        self._cancel_deadlines()
+        self.transport.pause_reading()
+        self.head_deadline = self.loop.call_later(REPEAT_DELAY, self._answered_kept_open, response)
+
+    def _answered_kept_open(self, response: bytes) -> None:
+        self.head_deadline = None
+        if self.transport.is_closing():
+            return
+        self.transport.write(response)
+        self.transport.resume_reading()
         # As after any answer, the next request has its head deadline (which also closes the
         # connection if it stays idle).
         self._unset_keepalive_if_required()
         self._arm_head_deadline()
-        return True
 
     def _decide_pending(self, data: bytes) -> None:
         """A request on a connection held back while the loop lagged: let the connection in
@@ -547,11 +573,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._lagging_for(address) and not vouched_for(data, address):
             counts.lag_refused_connections += 1
             if whole_request(data) and transport.get_write_buffer_size() < PENDING_WRITE_LIMIT:
-                transport.write(BUSY_KEPT_OPEN)
-                # Held until its next request, as long as any connection waits for one.
-                self.pending_deadline = asyncio.get_running_loop().call_later(
-                    self.guard.header_timeout, transport.abort
-                )
+                self.refusals += 1
+                if self.refusals == 1:
+                    self._refused_pending(transport)
+                else:
+                    # Asking again at once: answered later, as on an open connection.
+                    transport.pause_reading()
+                    self.pending_deadline = asyncio.get_running_loop().call_later(
+                        REPEAT_DELAY, self._refused_pending, transport
+                    )
                 return
             self.pending = None
             transport.write(BUSY)
@@ -561,6 +591,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.refused = False
         self._let_in(transport, address)
         self.data_received(data)
+
+    def _refused_pending(self, transport: asyncio.Transport) -> None:
+        if transport.is_closing():
+            return
+        transport.write(BUSY_KEPT_OPEN)
+        transport.resume_reading()
+        # Held until its next request, as long as any connection waits for one.
+        self.pending_deadline = asyncio.get_running_loop().call_later(
+            self.guard.header_timeout, transport.abort
+        )
 
     def _head_fits(self, data: bytes) -> bool:
         """Whether the head ends within its size cap in ``data`` (a body may follow it)."""
