@@ -45,7 +45,7 @@ from bench.fanout import (
 )
 from bench.load import LoadResult, run_load, run_open_load
 from bench.servers import Server, start_baseline, start_townsquare
-from tests.postgres_server import PostgresServer, free_port
+from tests.postgres_server import DURABLE_OPTIONS, PostgresServer, free_port
 from townsquare.db.base import utcnow
 
 TIMELINE = "/api/v1/timelines/home?limit=20"
@@ -271,7 +271,7 @@ def run_backend(
     database_url = ""
     data_dir = work / backend
     if backend == "postgres":
-        pg = PostgresServer()
+        pg = PostgresServer(options=DURABLE_OPTIONS)
         pg.start()
         database_url = asyncio.run(pg.create_database("townsquare_bench"))
     server: Server | None = None

@@ -32,6 +32,12 @@ FAST_UNSAFE_OPTIONS = (
     "max_connections=300",
     "shared_buffers=128MB",
 )
+# The same server as a deployment would run it: every commit is on disk before it is answered.
+# Benchmarks use these, so that figures for writes compare with SQLite's (synchronous=FULL).
+DURABLE_OPTIONS = (
+    "max_connections=300",
+    "shared_buffers=128MB",
+)
 
 
 class PostgresError(RuntimeError):
