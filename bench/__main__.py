@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -52,8 +53,8 @@ TIMELINE = "/api/v1/timelines/home?limit=20"
 ROOT = Path(__file__).resolve().parent.parent
 TABLE_HEAD = [
     "| Measure | Requests/s | p50 ms | p99 ms | Failed | Worker CPU ms/request "
-    "| PostgreSQL CPU ms/request | Load avg |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| PostgreSQL CPU ms/request | Load generator CPU ms/request | Load avg |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
 
 
@@ -162,6 +163,8 @@ class Measured:
     load: float
     # The PostgreSQL server's CPU per request (None on SQLite): it shares the machine's cores.
     database_cpu_ms: float | None = None
+    # The load generator's CPU per request: it too shares the machine's cores.
+    generator_cpu_ms: float = 0.0
 
 
 def open_rates(args: argparse.Namespace) -> list[float]:
@@ -182,20 +185,36 @@ def postgres_cpu_seconds(pg: PostgresServer) -> float:
     return total
 
 
+def generator_cpu_seconds() -> float:
+    """CPU time (user + system) used so far by this process, where the open-loop and httpx
+    generators run, and by its finished children (wrk)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def measure(
     server: Server, run: Callable[[], LoadResult], pg: PostgresServer | None = None
 ) -> Measured:
-    """A load run, with the workers' (and PostgreSQL's) CPU time per request and the machine's
-    load average."""
+    """A load run, with the workers', PostgreSQL's and the load generator's CPU time per request
+    and the machine's load average."""
     cpu_before = server.worker_cpu_seconds()
     database_before = postgres_cpu_seconds(pg) if pg is not None else 0.0
+    generator_before = generator_cpu_seconds()
     result = run()
+    generator = generator_cpu_seconds() - generator_before
     cpu = server.worker_cpu_seconds() - cpu_before
     requests = max(result.requests, 1)
     database_cpu_ms = None
     if pg is not None:
         database_cpu_ms = (postgres_cpu_seconds(pg) - database_before) / requests * 1000
-    return Measured(result, cpu / requests * 1000, os.getloadavg()[0], database_cpu_ms)
+    return Measured(
+        result,
+        cpu / requests * 1000,
+        os.getloadavg()[0],
+        database_cpu_ms,
+        generator / requests * 1000,
+    )
 
 
 def row(name: str, measured: Measured) -> str:
@@ -203,7 +222,8 @@ def row(name: str, measured: Measured) -> str:
     database = "n/a" if measured.database_cpu_ms is None else f"{measured.database_cpu_ms:.2f}"
     return (
         f"| {name} | {result.per_second:,.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} "
-        f"| {result.failed} | {measured.cpu_ms:.2f} | {database} | {measured.load:.1f} |"
+        f"| {result.failed} | {measured.cpu_ms:.2f} | {database} "
+        f"| {measured.generator_cpu_ms:.2f} | {measured.load:.1f} |"
     )
 
 
