@@ -14,16 +14,19 @@ slowing the client down. These are the latencies users get when that many reques
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import shutil
 import statistics
 import subprocess
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import uvloop
 
 WRK_SCRIPT = r"""
 local tokens = {}
@@ -168,49 +171,130 @@ def run_open_load(
 ) -> LoadResult:
     """``rate`` GET requests per second for ``seconds``, on a schedule (see the docstring)."""
     tokens = [line.split()[1] for line in tokens_file.read_text().splitlines() if line.strip()]
-    return asyncio.run(_open_load(url, path, tokens, seconds, rate, connections))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_open_load(url, path, tokens, seconds, rate, connections))
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection, for GET requests answered with a Content-Length."""
+class _Schedule:
+    """An open-loop run's state, shared by its connections: the requests due but not sent yet
+    (waiting for a free connection, oldest first), the free connections (the longest free
+    first, so none idles into the server's keep-alive timeout), and the latencies so far."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, requests: list[bytes], expected: int) -> None:
+        self.requests = requests
+        self.expected = expected
+        self.waiting: deque[tuple[int, float]] = deque()
+        self.free: deque[_Connection] = deque()
+        self.latencies: list[float] = []
+        self.failed = 0
+        self.all_answered = asyncio.Event()
+        self.reopening: set[asyncio.Task[None]] = set()
+
+    def due(self, number: int, due: float) -> None:
+        if self.free:
+            self.free.popleft().send(number, due)
+        else:
+            self.waiting.append((number, due))
+
+    def answered(self, due: float, ok: bool) -> None:
+        self.latencies.append(time.perf_counter() - due)
+        self.failed += not ok
+        if len(self.latencies) >= self.expected:
+            self.all_answered.set()
+
+    def ready(self, connection: _Connection) -> None:
+        """The connection may send again: the request waiting longest, else it waits."""
+        if self.waiting:
+            connection.send(*self.waiting.popleft())
+        else:
+            self.free.append(connection)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection of an open-loop run, one GET at a time, each answer
+    read by its Content-Length. No task or future per request: the answer's last bytes end
+    it and send the next. A connection lost (or an answer without a Content-Length) fails
+    the request in flight, and the connection is opened again."""
+
+    def __init__(self, schedule: _Schedule, host: str, port: int) -> None:
+        self.schedule = schedule
         self.host = host
         self.port = port
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.transport: asyncio.Transport | None = None
+        self.head = bytearray()
+        self.due: float | None = None
+        self.ok = False
+        self.remaining = -1  # bytes of the body still to come; -1 while reading the head
 
-    async def get(self, request: bytes) -> int:
-        """The answer's status; a connection the server closed meanwhile is opened again once."""
-        fresh = self._streams is None
-        try:
-            return await self._get(request)
-        except (OSError, asyncio.IncompleteReadError):
-            self.close()
-            if fresh:
-                raise
-        return await self._get(request)
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: self, self.host, self.port)
 
-    async def _get(self, request: bytes) -> int:
-        if self._streams is None:
-            self._streams = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self._streams
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = None
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if length is None:
-            raise ConnectionError("answer without a Content-Length")
-        await reader.readexactly(length)
-        return status
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
 
-    def close(self) -> None:
-        if self._streams is not None:
-            self._streams[1].close()
-            self._streams = None
+    def send(self, number: int, due: float) -> None:
+        if self.transport is None:  # closed by the server while free: sent once reopened
+            self.schedule.waiting.appendleft((number, due))
+            self._reopen()
+            return
+        self.due = due
+        self.remaining = -1
+        self.transport.write(self.schedule.requests[number % len(self.schedule.requests)])
+
+    def data_received(self, data: bytes) -> None:
+        if self.remaining >= 0:
+            self.remaining -= len(data)
+        else:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.head[:end]).lower()
+            at = head.find(b"\r\ncontent-length:")
+            if at < 0:
+                self._fail()
+                return
+            line_end = head.find(b"\r\n", at + 2)
+            self.ok = int(head[9:12]) < 400
+            length = int(head[at + 17 : line_end if line_end > 0 else None])
+            self.remaining = length - (len(self.head) - end - 4)
+            self.head.clear()
+        if self.remaining <= 0 and self.due is not None:
+            self.schedule.answered(self.due, self.ok)
+            self.due = None
+            self.schedule.ready(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.due is not None:
+            self._fail()
+
+    def _fail(self) -> None:
+        if self.due is not None:
+            self.schedule.answered(self.due, False)
+            self.due = None
+        if self.transport is not None:
+            transport, self.transport = self.transport, None
+            transport.abort()
+        self._reopen()
+
+    def _reopen(self) -> None:
+        self.head.clear()
+        task = asyncio.get_running_loop().create_task(self._open_again())
+        self.schedule.reopening.add(task)
+        task.add_done_callback(self.schedule.reopening.discard)
+
+    async def _open_again(self) -> None:
+        while True:
+            try:
+                await self.open()
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            self.schedule.ready(self)
+            return
 
 
 async def _open_load(
@@ -225,47 +309,38 @@ async def _open_load(
         for token in tokens
     ]
     total = math.floor(seconds * rate)
-    latencies: list[float] = []
-    failed = 0
-    # First in, first out: every connection stays in use, none idles into the server's
-    # keep-alive timeout.
-    idle: asyncio.Queue[_Connection] = asyncio.Queue()
-    for _ in range(connections):
-        idle.put_nowait(_Connection(host, port))
-
-    async def one(number: int, due: float) -> None:
-        nonlocal failed
-        connection = await idle.get()
-        ok = False
-        try:
-            ok = await connection.get(requests[number % len(requests)]) < 400
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            connection.close()
-        finally:
-            idle.put_nowait(connection)
-        latencies.append(time.perf_counter() - due)
-        failed += not ok
-
-    loop = asyncio.get_running_loop()
-    tasks = []
+    schedule = _Schedule(requests, total)
+    pool = [_Connection(schedule, host, port) for _ in range(connections)]
+    await asyncio.gather(*(connection.open() for connection in pool))
+    schedule.free.extend(pool)
     started = time.perf_counter()
-    for number in range(total):
-        due = started + number / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(loop.create_task(one(number, due)))
+    number = 0
+    # Every request due by now is sent (or queued for a connection) before sleeping again, so
+    # a late wake-up sends a burst rather than shifting the schedule.
+    while number < total:
+        now = time.perf_counter()
+        while number < total and started + number / rate <= now:
+            schedule.due(number, started + number / rate)
+            number += 1
+        if number < total:
+            await asyncio.sleep(started + number / rate - time.perf_counter())
     sent = time.perf_counter() - started
-    done, pending = (
-        await asyncio.wait(tasks, timeout=OPEN_LOOP_DRAIN_SECONDS) if tasks else ((), ())
-    )
-    for task in pending:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(schedule.all_answered.wait(), OPEN_LOOP_DRAIN_SECONDS)
+    answered = len(schedule.latencies)
+    unanswered = total - answered
+    latencies = schedule.latencies + [OPEN_LOOP_DRAIN_SECONDS] * unanswered
+    for task in list(schedule.reopening):
         task.cancel()
-    failed += len(pending)
-    latencies += [OPEN_LOOP_DRAIN_SECONDS] * len(pending)
-    while not idle.empty():
-        idle.get_nowait().close()
+    for connection in pool:
+        if connection.transport is not None:
+            connection.transport.close()
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     return LoadResult(
-        len(done), max(sent, seconds), cuts[49] * 1000, cuts[98] * 1000, failed, "open loop"
+        answered,
+        max(sent, seconds),
+        cuts[49] * 1000,
+        cuts[98] * 1000,
+        schedule.failed + unanswered,
+        "open loop",
     )
