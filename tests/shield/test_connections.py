@@ -212,6 +212,37 @@ def test_a_connection_refused_that_asks_again_at_once_is_answered_later(
             connections.loop_lag.hold(1.0)
 
 
+def test_a_worker_nearly_full_of_connections_refuses_unknown_addresses_only(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="test-secret", server_max_connections=16)
+    for crowd in serve(settings):
+        connections.loop_lag.hold(0.0)  # never lagging: what refuses here is the crowd
+        connections.remember_token("a-valid-token", "127.0.45.1")
+        idle = []
+        try:
+            # Seven eighths of uvicorn's cap held open (the last one's request would already
+            # find the worker crowded).
+            for n in range(14):
+                conn = connect(crowd, f"127.0.45.{20 + n}")
+                if n < 13:
+                    conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+                idle.append(conn)
+            time.sleep(0.1)
+            refused = get(crowd, "127.0.45.2")
+            assert refused.startswith(b"HTTP/1.1 503") and b"retry-after: 2" in refused
+            # Someone signed in is still served, within the cap uvicorn keeps.
+            assert get(crowd, "127.0.45.1").startswith(b"HTTP/1.1 200")
+        finally:
+            for conn in idle:
+                conn.close()
+        deadline = time.monotonic() + 5
+        while get(crowd, "127.0.45.2").startswith(b"HTTP/1.1 503"):
+            assert time.monotonic() < deadline, "still refused with the connections closed"
+            time.sleep(0.05)
+
+
 def test_a_pass_counts_as_a_good_history() -> None:
     known = KnownAddresses()
     known.mark("127.0.45.1", connections.PASSED)

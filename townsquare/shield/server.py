@@ -75,6 +75,9 @@ class ConnectionLimits:
     # WebSocket connections one token may hold open (the app caps an account's at this).
     streams_per_token: int
     lag_threshold: float
+    # Connections a worker holds (of uvicorn's cap, beyond which it answers every request
+    # 503) before addresses with no good recent history are refused as while it lags.
+    crowded_connections: int
     # Reverse proxies carry many clients on few connections: the app counts those clients by
     # their forwarded address, so the per-address caps here do not apply to the proxies.
     proxies: ForwardedFor
@@ -110,9 +113,19 @@ class ConnectionLimits:
             else (1 << 30, 1.0),
             streams_per_token=settings.streaming_max_connections_per_account,
             lag_threshold=settings.server_lag_threshold if settings.shield_enabled else 0.0,
+            crowded_connections=settings.server_max_connections * CROWDED_EIGHTHS // 8
+            if settings.shield_enabled
+            else 1 << 30,
             proxies=ForwardedFor(settings.shield_trusted_proxies),
         )
 
+
+# Now that a worker takes every connection waiting (townsquare.shield.accepting), a flood's
+# could fill uvicorn's cap on a worker's connections, and uvicorn then answers 503 to every
+# request, a signed-in person's on a connection already open too. From seven eighths of the
+# cap, addresses with no good recent history are refused as while the loop lags; the last
+# eighth stays for the others.
+CROWDED_EIGHTHS = 7
 
 # Media uploads may be as large as an image plus the multipart form around it.
 UPLOAD_PATHS = (b"/api/v1/media", b"/api/v2/media")
@@ -295,6 +308,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             GuardedHttpToolsProtocol.configure(Settings())
         assert GuardedHttpToolsProtocol.limits is not None
         self.guard = GuardedHttpToolsProtocol.limits
+        # uvicorn's record of the worker's connections (None where a test builds the protocol).
+        self.worker_state: Any = kwargs.get("server_state")
         self.address: str | None = None
         self.stream_token: str | None = None
         self.pending: tuple[asyncio.Transport, str] | None = None
@@ -343,6 +358,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Take the connections waiting behind this one off the kernel's accept queue (see
         townsquare.shield.accepting): each is judged here in turn, as if the loop had
         accepted it."""
+        if self._crowded():
+            return  # left to the other workers, or to the loop's own pace
         args, kwargs = self.arguments
         for connection in accept_queue.take(transport.get_extra_info("sockname")):
             accept_queue.adopt(loop, connection, lambda: type(self)(*args, **kwargs))
@@ -411,22 +428,31 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         ):
             counts.rate_refused += 1
             return self.too_many_connections
-        if self._lagging_for(address):
+        if self._overloaded_for(address):
             return BUSY
         return None
 
-    def _lagging_for(self, address: str) -> bool:
-        """Whether the loop lags and ``address`` has no good recent history: no token or pass
-        in good standing, nor anonymous requests this worker answered lately at a person's
-        pace (a reader must not be turned away for a lag a flood causes)."""
+    def _overloaded_for(self, address: str) -> bool:
+        """Whether the worker is overloaded (its loop lags, or it holds nearly as many
+        connections as uvicorn serves) and ``address`` has no good recent history: no token
+        or pass in good standing, nor anonymous requests this worker answered lately at a
+        person's pace (a reader must not be turned away for a lag a flood causes)."""
         threshold = self.guard.lag_threshold
         return (
-            threshold > 0
-            and loop_lag.lag > threshold
+            ((threshold > 0 and loop_lag.lag > threshold) or self._crowded())
             and known_addresses.standing(address) == UNKNOWN
             and address not in THIS_MACHINE
             and not history.known(history_key(address), time.monotonic())
         )
+
+    def _crowded(self) -> bool:
+        """Whether the worker holds nearly as many connections (or requests) as uvicorn
+        serves before it answers every request 503."""
+        state = self.worker_state
+        if state is None:
+            return False
+        limit = self.guard.crowded_connections
+        return len(state.connections) >= limit or len(state.tasks) >= limit
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refused:
@@ -497,7 +523,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         ):
             # A new request on an open connection: perhaps refused or challenged before the
             # parser reads it.
-            if self._lagging_for(self.address) and not vouched_for(data, self.address):
+            if self._overloaded_for(self.address) and not vouched_for(data, self.address):
                 counts.lag_refused_requests += 1
                 if self.flow.write_paused or not whole_request(data):
                     self._refuse(BUSY)
@@ -570,7 +596,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.pending_deadline is not None:
             self.pending_deadline.cancel()
             self.pending_deadline = None
-        if self._lagging_for(address) and not vouched_for(data, address):
+        if self._overloaded_for(address) and not vouched_for(data, address):
             counts.lag_refused_connections += 1
             if whole_request(data) and transport.get_write_buffer_size() < PENDING_WRITE_LIMIT:
                 self.refusals += 1
