@@ -24,6 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import httpx
 import uvloop
@@ -231,8 +232,8 @@ class _Connection(asyncio.Protocol):
         await loop.create_connection(lambda: self, self.host, self.port)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are no subclasses of asyncio's, though they do all it does.
+        self.transport = cast(asyncio.Transport, transport)
 
     def send(self, number: int, due: float) -> None:
         if self.transport is None:  # closed by the server while free: sent once reopened

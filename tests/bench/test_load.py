@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from bench.load import _open_load
+from bench.load import LoadResult, run_open_load
 
 
 class Server:
@@ -45,19 +47,32 @@ class Server:
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[tuple[Server, str]]:
+def serve() -> Iterator[tuple[Server, str]]:
+    """The server on an event loop of its own, in a thread: the generator runs its own (uvloop)."""
     server = Server()
-    listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    loop = asyncio.new_event_loop()
+    listening = loop.run_until_complete(asyncio.start_server(server.handle, "127.0.0.1", 0))
     port = listening.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
     yield server, f"http://127.0.0.1:{port}"
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
     listening.close()
+    loop.close()
 
 
-async def test_every_request_is_sent_on_schedule_and_answered(
-    serve: tuple[Server, str],
+def load(url: str, tmp_path: Path, tokens: list[str], connections: int = 4) -> LoadResult:
+    tokens_file = tmp_path / "tokens.txt"
+    tokens_file.write_text("".join(f"user{i} {token}\n" for i, token in enumerate(tokens)))
+    return run_open_load(url, "/home", tokens_file, seconds=0.5, rate=200, connections=connections)
+
+
+def test_every_request_is_sent_on_schedule_and_answered(
+    serve: tuple[Server, str], tmp_path: Path
 ) -> None:
     server, url = serve
-    result = await _open_load(url, "/home", ["a", "b", "c"], 0.5, 200, 4)
+    result = load(url, tmp_path, ["a", "b", "c"])
     assert (result.requests, result.failed, server.requests) == (100, 0, 100)
     assert server.connections == 4
     assert server.tokens == {b"a", b"b", b"c"}
@@ -65,19 +80,19 @@ async def test_every_request_is_sent_on_schedule_and_answered(
     assert 0 < result.p50_ms < 100
 
 
-async def test_error_answers_count_as_failed(serve: tuple[Server, str]) -> None:
+def test_error_answers_count_as_failed(serve: tuple[Server, str], tmp_path: Path) -> None:
     server, url = serve
     server.fail_every = 10
-    result = await _open_load(url, "/home", ["a"], 0.5, 200, 4)
+    result = load(url, tmp_path, ["a"])
     assert (result.requests, result.failed) == (100, 10)
 
 
-async def test_connections_closed_by_the_server_are_opened_again(
-    serve: tuple[Server, str],
+def test_connections_closed_by_the_server_are_opened_again(
+    serve: tuple[Server, str], tmp_path: Path
 ) -> None:
     server, url = serve
     server.close_every = 7
-    result = await _open_load(url, "/home", ["a"], 0.5, 200, 4)
+    result = load(url, tmp_path, ["a"])
     assert result.requests == 100
     assert server.requests >= 100
     assert server.connections > 4
