@@ -56,9 +56,17 @@ def serve() -> Iterator[tuple[Server, str]]:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     yield server, f"http://127.0.0.1:{port}"
+
+    async def close() -> None:
+        listening.close()
+        handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join()
-    listening.close()
     loop.close()
 
 
