@@ -157,6 +157,9 @@ async def _httpx_load(
 # while all are busy waits for one, and its wait counts in its latency. Within the shield's
 # limits on one client address (64 open connections and 60 new ones per 10 s, per worker).
 OPEN_LOOP_CONNECTIONS = 48
+# The shortest sleep between sends: uvloop's timers count whole milliseconds, and a shorter
+# one comes back at once, which spun the loop between requests due less than 1 ms apart.
+OPEN_LOOP_TICK_SECONDS = 0.001
 # How long an open-loop run waits, after its last request was due, for the answers.
 OPEN_LOOP_DRAIN_SECONDS = 10.0
 
@@ -324,7 +327,8 @@ async def _open_load(
             schedule.due(number, started + number / rate)
             number += 1
         if number < total:
-            await asyncio.sleep(started + number / rate - time.perf_counter())
+            wait = started + number / rate - time.perf_counter()
+            await asyncio.sleep(max(wait, OPEN_LOOP_TICK_SECONDS))
     sent = time.perf_counter() - started
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(schedule.all_answered.wait(), OPEN_LOOP_DRAIN_SECONDS)
