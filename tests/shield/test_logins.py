@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from tests.conftest import Person
 from tests.shield.conftest import AppFactory, client_from, shield_of
-from townsquare.accounts import service
+from townsquare.accounts import passwords, service
 from townsquare.shield.hashing import HashGate, HashingBusy
 
 
@@ -50,14 +50,14 @@ async def test_attempts_on_one_account_from_many_addresses_are_cut_off_before_th
             ),
         )
     hashed = 0
-    verify = service.verify_password
+    verify = passwords.verify_password
 
     def counting_verify(stored: str | None, password: str) -> bool:
         nonlocal hashed
         hashed += 1
         return verify(stored, password)
 
-    monkeypatch.setattr(service, "verify_password", counting_verify)
+    monkeypatch.setattr(passwords, "verify_password", counting_verify)
     creds = await _credentials(limited_app)
     answers = [await _attempt(limited_app, n, "victim", creds) for n in range(5)]
     assert [a.status_code for a in answers] == [400, 400, 400, 429, 429]

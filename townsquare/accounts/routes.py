@@ -11,12 +11,12 @@ from townsquare.accounts import credentials_routes
 from townsquare.accounts.directory import lookup, search_accounts
 from townsquare.accounts.entities import account_entity, load_accounts
 from townsquare.accounts.models import Account
+from townsquare.accounts.passwords import hash_password_off_loop
 from townsquare.accounts.schemas import RegistrationForm
 from townsquare.accounts.service import (
     NewAccount,
     account_problems,
     create_account,
-    hash_password_off_loop,
     validation_error,
 )
 from townsquare.api.auth import Viewer, anyone, app_or_user, user

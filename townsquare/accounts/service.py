@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 
@@ -10,7 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.accounts.models import Account
-from townsquare.accounts.passwords import hash_password, verify_password
+from townsquare.accounts.passwords import (
+    hash_password,
+    verify_password_off_loop,
+)
 from townsquare.api.errors import ApiError
 from townsquare.ids import new_id
 
@@ -134,10 +136,6 @@ async def create_account(
     return account
 
 
-async def hash_password_off_loop(password: str) -> str:
-    return await asyncio.to_thread(hash_password, password)
-
-
 async def find_login(session: AsyncSession, login: str) -> Account | None:
     """The account a login form or password grant names, by email or by username."""
     login = login.strip()
@@ -153,7 +151,7 @@ async def password_matches(account: Account | None, password: str) -> bool:
     so the answer takes as long whether or not the account exists."""
     too_long = len(password) > MAX_PASSWORD
     stored = account.password_hash if account is not None and not too_long else None
-    return await asyncio.to_thread(verify_password, stored, password[:MAX_PASSWORD])
+    return await verify_password_off_loop(stored, password[:MAX_PASSWORD])
 
 
 async def can_log_in(account: Account | None, password: str) -> bool:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from townsquare.accounts.models import Account
+from townsquare.accounts.passwords import hash_password_off_loop
 from townsquare.accounts.profile import update_profile
 from townsquare.accounts.schemas import CredentialsForm
 from townsquare.accounts.service import (
@@ -18,7 +19,6 @@ from townsquare.accounts.service import (
     can_log_in,
     create_account,
     find_login,
-    hash_password_off_loop,
     password_matches,
 )
 from townsquare.api.errors import ApiError, forbidden
