@@ -16,6 +16,7 @@ the BEGIN and ROLLBACK around the pool's liveness check were two round trips of 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import time
@@ -137,6 +138,70 @@ class InlineReaders:
         self._closed = True
         while self._idle:
             self._idle.pop().close()
+
+
+class DriverReaders:
+    """asyncpg connections of one process for the statements of quick reads run on the
+    driver's connection on PostgreSQL (townsquare/statuses/page_reads.py), taken and given back
+    without the engine: its check-out and check-in, through greenlets and the pool's events,
+    cost more than a cached page's statements took of the worker's CPU. Opened as the
+    quick-read engine's are (the same server and settings, in autocommit); as many at most as
+    the engine's pool holds, a read beyond that waiting for one to be given back.
+
+    As with the engine's (see ``_test_when_taken``): a connection the server closed is known
+    closed to the driver and is replaced when taken; one given back a while ago is tested with
+    a round trip first. A statement on a connection lost since it was taken fails with the
+    driver's error, and the request is replayed once the database answers
+    (townsquare/cluster/failover.py)."""
+
+    def __init__(self, dialect: Any, url: str, size: int) -> None:
+        _, options = dialect.create_connect_args(make_url(url))
+        # (Options of SQLAlchemy's adapter, not of the driver.)
+        for name in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+            options.pop(name, None)
+        options["timeout"] = 5
+        options["server_settings"] = {"plan_cache_mode": "force_generic_plan"}
+        self._options = options
+        self._idle: list[tuple[Any, float]] = []
+        self._free = asyncio.Semaphore(size)
+        self._closed = False
+
+    async def take(self) -> Any:
+        import asyncpg  # type: ignore[import-untyped]
+
+        await self._free.acquire()
+        try:
+            while self._idle:
+                connection, given_back_at = self._idle.pop()
+                if connection.is_closed():
+                    continue
+                if time.monotonic() - given_back_at < QUICK_READ_PING_AFTER_SECONDS:
+                    return connection
+                try:
+                    await connection.execute(";")
+                    return connection
+                except BaseException as error:
+                    connection.terminate()
+                    if not isinstance(error, Exception):
+                        raise
+            return await asyncpg.connect(**self._options)
+        except BaseException:
+            self._free.release()
+            raise
+
+    def give_back(self, connection: Any, *, reusable: bool) -> None:
+        """``reusable``: False when its statement may still be running (the read was cancelled)."""
+        self._free.release()
+        if not reusable or self._closed or connection.is_closed():
+            connection.terminate()
+        else:
+            self._idle.append((connection, time.monotonic()))
+
+    async def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            connection, _ = self._idle.pop()
+            await connection.close()
 
 
 def _sqlite_engine(
@@ -315,6 +380,7 @@ class Database:
             self.inline_readers: InlineReaders | None = (
                 InlineReaders(database, pool_size) if database and database != ":memory:" else None
             )
+            self.driver_readers: DriverReaders | None = None
         else:
             self.write_engine = _postgres_engine(url, pool_size=pool_size)
             # Reads may go to standbys (through a router such as HAProxy); a standby that is
@@ -326,6 +392,9 @@ class Database:
                 read_url or url, pool_size=pool_size, autocommit=True
             )
             self.inline_readers = None
+            self.driver_readers = DriverReaders(
+                self.quick_read_engine.dialect, read_url or url, pool_size
+            )
         self.auth_generation = 0
         self.count_auth_writes(self.write_engine)
 
@@ -386,6 +455,8 @@ class Database:
     async def dispose(self) -> None:
         if self.inline_readers is not None:
             self.inline_readers.close()
+        if self.driver_readers is not None:
+            await self.driver_readers.close()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
