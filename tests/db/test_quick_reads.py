@@ -80,3 +80,20 @@ async def test_a_driver_connection_lost_while_taken_fails_as_a_failover(
             assert (await read.session().execute(_BACKEND_PID)).scalar_one() > 0
     finally:
         await db.dispose()
+
+
+async def test_json_read_on_a_driver_connection_is_decoded_as_on_the_engine(
+    postgres_tables: TableReset,
+) -> None:
+    # A profile's fields, read with a token on the driver's own connection, must come back as
+    # the list the engine gives, not as JSON text.
+    db = Database(postgres_tables.server.url(postgres_tables.database), pool_size=1)
+    statement = select(func.json_build_array(func.json_build_object("name", "Site")))
+    try:
+        async with driver_reads(db) as rows:
+            found = await rows.typed(statement, {})
+        async with db.quick_read_engine.connect() as connection:
+            expected = (await connection.execute(statement)).scalar_one()
+        assert found[0][0] == expected == [{"name": "Site"}]
+    finally:
+        await db.dispose()

@@ -17,6 +17,7 @@ the BEGIN and ROLLBACK around the pool's liveness check were two round trips of 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sqlite3
 import time
@@ -162,6 +163,9 @@ class DriverReaders:
         options["timeout"] = 5
         options["server_settings"] = {"plan_cache_mode": "force_generic_plan"}
         self._options = options
+        # JSON columns read as the engine's connections read them: decoded (SQLAlchemy sets
+        # this codec up on each connection it opens; a raw connection would give text).
+        self._json_loads = getattr(dialect, "_json_deserializer", None) or json.loads
         self._idle: list[tuple[Any, float]] = []
         self._free = asyncio.Semaphore(size)
         self._closed = False
@@ -184,10 +188,26 @@ class DriverReaders:
                     connection.terminate()
                     if not isinstance(error, Exception):
                         raise
-            return await asyncpg.connect(**self._options)
+            return await self._open(asyncpg)
         except BaseException:
             self._free.release()
             raise
+
+    async def _open(self, asyncpg: Any) -> Any:
+        connection = await asyncpg.connect(**self._options)
+        try:
+            for name in ("json", "jsonb"):
+                await connection.set_type_codec(
+                    name,
+                    encoder=str,
+                    decoder=self._json_loads,
+                    schema="pg_catalog",
+                    format="text",
+                )
+        except BaseException:
+            connection.terminate()
+            raise
+        return connection
 
     def give_back(self, connection: Any, *, reusable: bool) -> None:
         """``reusable``: False when its statement may still be running (the read was cancelled)."""
