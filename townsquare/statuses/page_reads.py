@@ -238,6 +238,17 @@ class PageRead:
 
 
 @asynccontextmanager
+async def _reading(rows: Rows, sessions: Callable[[], AsyncSession]) -> AsyncIterator[PageRead]:
+    """A :class:`PageRead` on ``rows``, its ORM session (if one was opened) closed after."""
+    read = PageRead(rows, sessions)
+    try:
+        yield read
+    finally:
+        if read._session is not None:
+            await read._session.close()
+
+
+@asynccontextmanager
 async def page_read(db: Database) -> AsyncIterator[PageRead]:
     """The reads of one page. On SQLite one read transaction on a connection of the process's
     :class:`~townsquare.db.engine.InlineReaders` (through the engine, its pool and BEGIN cost
@@ -254,15 +265,11 @@ async def page_read(db: Database) -> AsyncIterator[PageRead]:
         driver = await drivers.take()
         reusable = False
         try:
-            read = PageRead(
+            async with _reading(
                 _PostgresRows(driver, db.quick_read_engine.dialect),
                 lambda: AsyncSession(bind=db.quick_read_engine, expire_on_commit=False),
-            )
-            try:
+            ) as read:
                 yield read
-            finally:
-                if read._session is not None:
-                    await read._session.close()
             reusable = True
         except Exception:
             reusable = True
@@ -275,25 +282,19 @@ async def page_read(db: Database) -> AsyncIterator[PageRead]:
         async with db.quick_read_engine.connect() as connection:
             rows = await rows_on_driver(connection)
             rows.begin()
-            read = PageRead(rows, lambda: AsyncSession(bind=connection, expire_on_commit=False))
-            try:
+            async with _reading(
+                rows, lambda: AsyncSession(bind=connection, expire_on_commit=False)
+            ) as read:
                 yield read
-            finally:
-                if read._session is not None:
-                    await read._session.close()
         return
     sqlite = readers.take()
     try:
         sqlite.execute("BEGIN")
-        read = PageRead(
+        async with _reading(
             _SQLiteRows(sqlite, db.quick_read_engine.dialect),
             lambda: AsyncSession(bind=db.quick_read_engine, expire_on_commit=False),
-        )
-        try:
+        ) as read:
             yield read
-        finally:
-            if read._session is not None:
-                await read._session.close()
     finally:
         readers.give_back(sqlite)
 
