@@ -341,6 +341,29 @@ async def test_only_a_few_searches_run_at_once_and_other_requests_go_on(
     assert (await client.get("/api/v2/search", params={"q": "cats"})).status_code == 200
 
 
+async def test_a_place_among_the_searches_is_kept_for_signed_in_people(
+    app: FastAPI, alice: Person
+) -> None:
+    shield = shield_of(app)
+    lane = shield.expensive_lane
+    standing.remember(digest(alice.token), verified=False)
+    # A flood's own valid accounts, asking more than a person does, hold one place and wait
+    # for the other.
+    await lane.acquire(0, 6)
+    waiting = asyncio.create_task(lane.acquire(0, 6))
+    try:
+        await until(lambda: lane.waiting[0] == 1)
+        # A signed-in person's search takes the place kept for people.
+        found = await alice.client.get("/api/v2/search", params={"q": "cats"})
+        assert found.status_code == 200, found.text
+        assert lane.waiting[0] == 1
+    finally:
+        lane.release()
+        await asyncio.wait_for(waiting, 1)
+        lane.release()
+        standing.usage.clear()
+
+
 async def test_sign_ins_without_a_token_wait_behind_anonymous_reads(
     app: FastAPI, alice: Person
 ) -> None:

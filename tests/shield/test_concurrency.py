@@ -165,6 +165,25 @@ async def test_a_share_of_the_slots_is_kept_for_the_first_class() -> None:
     assert queue.waiting == [0, 0, 0] and queue.in_flight == 3
 
 
+async def test_the_kept_share_may_go_to_the_first_ranks_of_a_class() -> None:
+    queue = fixed_queue(2, (5, 5, 5))
+    queue.reserve_divisor = 2
+    queue.reserved_before = (0, 4)
+    assert await queue.acquire(0, 6) == 0.0
+    # The second slot is kept for requests ranked before 4 in the first class.
+    heavy = asyncio.create_task(queue.acquire(0, 6))
+    await asyncio.sleep(0.01)
+    assert queue.waiting == [1, 0, 0]
+    await asyncio.wait_for(queue.acquire(0, 1), 1)
+    assert queue.in_flight == 2
+    queue.release()
+    await asyncio.sleep(0.01)
+    assert queue.waiting == [1, 0, 0] and queue.in_flight == 1
+    queue.release()
+    await asyncio.wait_for(heavy, 1)
+    assert queue.waiting == [0, 0, 0] and queue.in_flight == 1
+
+
 async def test_a_single_slot_is_never_kept() -> None:
     queue = fixed_queue(1, (5, 5, 5))
     queue.reserve_divisor = 4

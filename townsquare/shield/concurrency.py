@@ -123,15 +123,18 @@ class AdmissionQueue:
         deadlines: tuple[float, float, float],
         max_waiting: int,
         reserve_divisor: int = 0,
+        reserved_before: tuple[int, int] = (1, -(1 << 62)),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit = limit
         self.deadlines = deadlines
         self.max_waiting = max_waiting
-        # One slot in ``reserve_divisor`` (rounded down; none with 0) is kept for the first
-        # class: requests of the others never hold every slot, so a signed-in person's request
-        # never waits for a flood's to finish.
+        # One slot in ``reserve_divisor`` (rounded down; none with 0) is kept for requests
+        # placed (class, rank) before ``reserved_before``, by default the first class:
+        # requests of the others never hold every slot, so a signed-in person's request never
+        # waits for a flood's to finish.
         self.reserve_divisor = reserve_divisor
+        self.reserved_before = reserved_before
         self.clock = clock
         self.in_flight = 0
         self.waiting = [0] * self.CLASSES
@@ -147,7 +150,7 @@ class AdmissionQueue:
         heap = self._heap
         while heap and heap[0].future.done():
             heapq.heappop(heap)
-        if not heap and self._has_room(priority_class):
+        if not heap and self._has_room((priority_class, rank)):
             self.in_flight += 1
             return 0.0
         if self.waiting[priority_class] >= self.max_waiting:
@@ -181,9 +184,9 @@ class AdmissionQueue:
         self.in_flight -= 1
         self._dispatch()
 
-    def _has_room(self, priority_class: int) -> bool:
+    def _has_room(self, place: tuple[int, int]) -> bool:
         limit = self.limit.limit
-        if priority_class and self.reserve_divisor:
+        if self.reserve_divisor and place >= self.reserved_before:
             limit -= limit // self.reserve_divisor
         return self.in_flight < limit
 
@@ -194,9 +197,9 @@ class AdmissionQueue:
             if waiter.future.done():
                 heapq.heappop(heap)
                 continue
-            # The first waiter is of the most favoured class waiting: if it has no room,
-            # nobody has.
-            if not self._has_room(waiter.priority_class):
+            # The first waiter is the most favoured one waiting: if it has no room, nobody
+            # has.
+            if not self._has_room(waiter.priority):
                 break
             heapq.heappop(heap)
             self.waiting[waiter.priority_class] -= 1

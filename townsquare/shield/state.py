@@ -47,6 +47,12 @@ class ShieldMetrics:
 # Searches run at once per worker: each scans, and a flood of them (even from valid accounts)
 # must leave the other slots to everything else.
 EXPENSIVE_SLOTS = 2
+# One of those is kept for tokens in good standing used at a person's pace (the first class,
+# the ranks of the two lightest usage steps: see admission.trusted_place). A flood's own valid
+# accounts are served in the first class too while they ask slowly enough, and held both
+# places with their scans: a signed-in person's search waited for one of them to end.
+EXPENSIVE_RESERVE_DIVISOR = 2
+LIGHT_TRUSTED_BEFORE = (0, 4)
 # Stream openings with a token this worker has not validated yet (a lookup each), at once.
 UNSEEN_STREAM_SLOTS = 2
 
@@ -142,7 +148,11 @@ class ShieldState:
             ),
         )
         shield.expensive_lane = AdmissionQueue(
-            FixedLimit(EXPENSIVE_SLOTS), deadlines=queue.deadlines, max_waiting=queue.max_waiting
+            FixedLimit(EXPENSIVE_SLOTS),
+            deadlines=queue.deadlines,
+            max_waiting=queue.max_waiting,
+            reserve_divisor=EXPENSIVE_RESERVE_DIVISOR,
+            reserved_before=LIGHT_TRUSTED_BEFORE,
         )
         shield.unseen_lane = AdmissionQueue(
             FixedLimit(UNSEEN_STREAM_SLOTS),
