@@ -11,6 +11,7 @@ from townsquare.config import Settings
 from townsquare.shield import connections
 from townsquare.shield.addresses import address_prefix
 from townsquare.shield.cache import AnonymousCache
+from townsquare.shield.collector import pace_collector
 from townsquare.shield.concurrency import AdaptiveLimit, AdmissionQueue, FixedLimit
 from townsquare.shield.counters import CounterStore, MemoryCounterStore
 from townsquare.shield.door import Door
@@ -172,6 +173,10 @@ class ShieldState:
         connections.pass_checker = lambda token, address: (
             issuer.check(token, address_prefix(address)) is not None
         )
+        if settings.shield_enabled:
+            # Full collections rarer: each one under a flood held the loop for a fraction of
+            # a second.
+            pace_collector()
         # Anonymous floods under attack are challenged before uvicorn parses them.
         connections.door = (
             Door(shield.mode, issuer, shield.cache, settings.shield_pow_difficulty).answer
