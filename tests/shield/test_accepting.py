@@ -104,37 +104,3 @@ def test_a_closed_listening_socket_is_not_kept_open() -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(address, timeout=5)
     assert queue.take(address) == []
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-def test_after_a_batch_empties_the_queue_it_is_left_alone_a_moment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = Clock()
-    monkeypatch.setattr(accepting, "time", clock)
-    queue = AcceptQueue()
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        listener.setblocking(False)
-        address = listener.getsockname()
-        with socket.create_connection(address, timeout=5):
-            taken = queue.take(address)
-            assert len(taken) == 1
-            taken[0].close()
-        with socket.create_connection(address, timeout=5):
-            # The last batch found the queue empty: the loop's own accept is enough for now.
-            assert queue.resting()
-            assert queue.take(address) == []
-            clock.now += accepting.RESTING
-            assert not queue.resting()
-            taken = queue.take(address)
-            assert len(taken) == 1
-            taken[0].close()

@@ -7,8 +7,7 @@ first served, stayed full (4,096) of the flood's connections for the whole attac
 signed-in person's new connection (a stream being opened) waited there for seconds before any
 worker saw it. So each connection accepted takes up to ``ACCEPT_BATCH`` more from the same
 listening socket and hands them to the loop as accepted sockets; each one then meets the
-connection layer in ``connection_made`` like any other, and takes more in turn, unless a batch
-found the queue empty a moment ago (``RESTING``).
+connection layer in ``connection_made`` like any other, and takes more in turn.
 
 The listening socket is found once per address from the accepted connection's local address,
 among the process's file descriptors (``/proc/self/fd``; where that does not exist, nothing
@@ -22,16 +21,10 @@ import asyncio
 import os
 import socket
 import stat
-import time
 from collections.abc import Callable
 
 # Connections taken off the accept queue after each one accepted.
 ACCEPT_BATCH = 64
-# Seconds the queue is left to the loop after a batch found fewer connections waiting than it
-# could take. Every connection accepted (those of a batch too) would otherwise look again:
-# under a flood, five system calls each, nearly always for nothing, a seventh of a worker's
-# loop. Taking at most a batch every 5 ms still takes thousands of connections a second.
-RESTING = 0.005
 FD_DIRECTORY = "/proc/self/fd"
 
 Address = object  # a socket's local address, as getsockname() gives it
@@ -73,15 +66,10 @@ class AcceptQueue:
         self.taken = 0  # connections taken here rather than by the loop, for tests and metrics
         self._listeners: dict[Address, Place | None] = {}
         self._adopting: set[asyncio.Task[None]] = set()
-        self._resting_until = 0.0
-
-    def resting(self) -> bool:
-        """Whether the last batch emptied the queue a moment ago: nothing is taken now."""
-        return time.monotonic() < self._resting_until
 
     def take(self, address: Address) -> list[socket.socket]:
         """Up to ``batch`` connections waiting on the socket listening on ``address``."""
-        if self.batch <= 0 or self.resting():
+        if self.batch <= 0:
             return []
         if address not in self._listeners:
             self._listeners[address] = _find_listener(address)
@@ -119,8 +107,6 @@ class AcceptQueue:
         finally:
             listener.detach()
         self.taken += len(taken)
-        if len(taken) < self.batch:
-            self._resting_until = time.monotonic() + RESTING
         return taken
 
     def adopt(

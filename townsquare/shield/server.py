@@ -358,7 +358,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Take the connections waiting behind this one off the kernel's accept queue (see
         townsquare.shield.accepting): each is judged here in turn, as if the loop had
         accepted it."""
-        if self._crowded() or accept_queue.resting():
+        if self._crowded():
             return  # left to the other workers, or to the loop's own pace
         args, kwargs = self.arguments
         for connection in accept_queue.take(transport.get_extra_info("sockname")):
