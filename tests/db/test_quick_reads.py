@@ -61,6 +61,20 @@ async def test_a_driver_connection_the_server_closed_is_replaced_when_taken(
         await db.dispose()
 
 
+async def test_a_driver_connection_idle_a_while_is_tested_and_kept(
+    postgres_tables: TableReset,
+) -> None:
+    # Tested with a round trip when taken after a while, and kept when it answers: a new
+    # connection would cost the server a process and the driver its type introspection.
+    db = Database(postgres_tables.server.url(postgres_tables.database), pool_size=1)
+    try:
+        first = await _driver_process(db)
+        await asyncio.sleep(QUICK_READ_PING_AFTER_SECONDS * 1.2)
+        assert await _driver_process(db) == first
+    finally:
+        await db.dispose()
+
+
 async def test_a_driver_connection_lost_while_taken_fails_as_a_failover(
     postgres_tables: TableReset,
 ) -> None:

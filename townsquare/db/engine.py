@@ -182,7 +182,10 @@ class DriverReaders:
                 if time.monotonic() - given_back_at < QUICK_READ_PING_AFTER_SECONDS:
                     return connection
                 try:
-                    await connection.execute(";")
+                    # (``execute(";")`` fails in the driver on the empty answer, which threw
+                    # away every connection that sat idle, and each new one introspected its
+                    # types again: bursts of reopened connections stalled both workers.)
+                    await connection.fetchrow(";")
                     return connection
                 except BaseException as error:
                     connection.terminate()
