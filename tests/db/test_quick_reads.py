@@ -5,6 +5,7 @@ for the engine's and for the driver's own connections of page reads."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -71,6 +72,63 @@ async def test_a_driver_connection_idle_a_while_is_tested_and_kept(
         first = await _driver_process(db)
         await asyncio.sleep(QUICK_READ_PING_AFTER_SECONDS * 1.2)
         assert await _driver_process(db) == first
+    finally:
+        await db.dispose()
+
+
+async def test_a_burst_of_reads_opens_driver_connections_one_at_a_time(
+    postgres_tables: TableReset,
+) -> None:
+    db = Database(postgres_tables.server.url(postgres_tables.database), pool_size=4)
+    drivers = db.driver_readers
+    assert drivers is not None
+    opening = 0
+    most_at_once = 0
+    open_connection = drivers._open
+
+    async def counted_open(asyncpg: Any) -> Any:
+        nonlocal opening, most_at_once
+        opening += 1
+        most_at_once = max(most_at_once, opening)
+        try:
+            return await open_connection(asyncpg)
+        finally:
+            opening -= 1
+
+    drivers._open = counted_open  # type: ignore[method-assign]
+
+    async def read() -> int:
+        async with driver_reads(db) as rows:
+            found = await rows(select(func.pg_backend_pid(), func.pg_sleep(0.05)), {})
+            pid: int = found[0][0]
+            return pid
+
+    try:
+        pids = await asyncio.gather(*(read() for _ in range(12)))
+        assert most_at_once == 1
+        # Every read was served, on no more connections than the pool's size.
+        assert 1 <= len(set(pids)) <= 4
+    finally:
+        await db.dispose()
+
+
+async def test_a_read_cancelled_while_waiting_for_a_driver_connection_leaves_it_usable(
+    postgres_tables: TableReset,
+) -> None:
+    db = Database(postgres_tables.server.url(postgres_tables.database), pool_size=1)
+    drivers = db.driver_readers
+    assert drivers is not None
+    try:
+        held = await drivers.take()
+        waiting = asyncio.ensure_future(drivers.take())
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        drivers.give_back(held, reusable=True)
+        # The one place is free again, and the connection given back is the one taken.
+        assert await asyncio.wait_for(_driver_process(db), 5) > 0
+        assert await asyncio.wait_for(_driver_process(db), 5) > 0
     finally:
         await db.dispose()
 

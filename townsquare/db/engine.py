@@ -21,6 +21,7 @@ import json
 import re
 import sqlite3
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -149,6 +150,12 @@ class DriverReaders:
     quick-read engine's are (the same server and settings, in autocommit); as many at most as
     the engine's pool holds, a read beyond that waiting for one to be given back.
 
+    One is opened at a time: a read that finds none idle while another is being opened waits
+    for whichever comes first, one given back or the next turn to open. A new connection
+    costs the server a process and the driver a look at the catalog for its types before its
+    first page (about 15 ms in all); a burst of reads used to open as many at once, and the
+    worker and the server stalled on them together for 150-250 ms.
+
     As with the engine's (see ``_test_when_taken``): a connection the server closed is known
     closed to the driver and is replaced when taken; one given back a while ago is tested with
     a round trip first. A statement on a connection lost since it was taken fails with the
@@ -168,6 +175,9 @@ class DriverReaders:
         self._json_loads = getattr(dialect, "_json_deserializer", None) or json.loads
         self._idle: list[tuple[Any, float]] = []
         self._free = asyncio.Semaphore(size)
+        self._opening = False
+        # Reads waiting for a connection given back or for their turn to open one.
+        self._waiting: deque[asyncio.Future[None]] = deque()
         self._closed = False
 
     async def take(self) -> Any:
@@ -175,26 +185,55 @@ class DriverReaders:
 
         await self._free.acquire()
         try:
-            while self._idle:
-                connection, given_back_at = self._idle.pop()
-                if connection.is_closed():
-                    continue
-                if time.monotonic() - given_back_at < QUICK_READ_PING_AFTER_SECONDS:
+            while True:
+                connection = await self._take_idle()
+                if connection is not None:
                     return connection
+                if not self._opening:
+                    self._opening = True
+                    try:
+                        return await self._open(asyncpg)
+                    finally:
+                        self._opening = False
+                        self._wake_one()
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiting.append(waiter)
                 try:
-                    # (``execute(";")`` fails in the driver on the empty answer, which threw
-                    # away every connection that sat idle, and each new one introspected its
-                    # types again: bursts of reopened connections stalled both workers.)
-                    await connection.fetchrow(";")
-                    return connection
-                except BaseException as error:
-                    connection.terminate()
-                    if not isinstance(error, Exception):
-                        raise
-            return await self._open(asyncpg)
+                    await waiter
+                except BaseException:
+                    if waiter.done() and not waiter.cancelled():
+                        self._wake_one()  # woken as it was cancelled: the turn passes on
+                    raise
         except BaseException:
             self._free.release()
             raise
+
+    async def _take_idle(self) -> Any:
+        """The connection given back last that is still open, or None."""
+        while self._idle:
+            connection, given_back_at = self._idle.pop()
+            if connection.is_closed():
+                continue
+            if time.monotonic() - given_back_at < QUICK_READ_PING_AFTER_SECONDS:
+                return connection
+            try:
+                # (``execute(";")`` fails in the driver on the empty answer, which threw
+                # away every connection that sat idle, and each new one introspected its
+                # types again: bursts of reopened connections stalled both workers.)
+                await connection.fetchrow(";")
+                return connection
+            except BaseException as error:
+                connection.terminate()
+                if not isinstance(error, Exception):
+                    raise
+        return None
+
+    def _wake_one(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def _open(self, asyncpg: Any) -> Any:
         connection = await asyncpg.connect(**self._options)
@@ -219,6 +258,7 @@ class DriverReaders:
             connection.terminate()
         else:
             self._idle.append((connection, time.monotonic()))
+        self._wake_one()
 
     async def close(self) -> None:
         self._closed = True
