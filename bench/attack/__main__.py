@@ -345,8 +345,18 @@ async def run_configuration(
         server.stop()
 
 
+# The legitimate clients stand for people on machines of their own. Here they share two cores
+# with the server and the attackers, and a saturated machine ran their event loop 60-520 ms
+# late at p99 (all at once), which every latency they measured included. They run a few
+# steps above the server and the attackers (who run at the ordinary priority, and still
+# saturate the machine); the report still gives how late their loop ran.
+CLIENTS_NICENESS = -5
+
+
 async def main() -> None:
     args = parse_args()
+    with contextlib.suppress(PermissionError):
+        os.setpriority(os.PRIO_PROCESS, 0, CLIENTS_NICENESS)
     args.multipliers = [int(m) for m in args.multipliers.split(",")]
     with tempfile.TemporaryDirectory(prefix="townsquare-attack-") as work:
         data_dir = Path(work)

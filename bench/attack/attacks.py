@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import time
 from collections import Counter
@@ -307,6 +308,9 @@ async def connection_flood(spec: AttackSpec) -> AttackResult:
 
 def run_attack(spec: AttackSpec, results: Any) -> None:
     """Process entry point: run one attack and put its :class:`AttackResult` on ``results``."""
+    # The attacker at the ordinary priority, below the legitimate clients' (see
+    # bench/attack/__main__.py).
+    os.setpriority(os.PRIO_PROCESS, 0, 0)
     try:
         import uvloop
 
