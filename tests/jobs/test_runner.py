@@ -16,7 +16,12 @@ from townsquare.db.base import utcnow
 from townsquare.jobs.lease import MAX_ATTEMPTS, finish_job, lease_jobs, lease_next_job
 from townsquare.jobs.models import Job
 from townsquare.jobs.queue import BATCH_HANDLERS, Writes, batch_handler, enqueue, handler
-from townsquare.jobs.runner import run_next_job, run_next_jobs, run_pending_jobs
+from townsquare.jobs.runner import (
+    BATCH_SIZE,
+    run_next_job,
+    run_next_jobs,
+    run_pending_jobs,
+)
 from townsquare.jobs.stats import queue_stats
 from townsquare.state import AppState, state_of
 from townsquare.streaming.models import StreamEvent
@@ -138,6 +143,19 @@ async def test_a_job_left_by_a_dead_runner_is_run_by_another(app: FastAPI) -> No
     async with state.db.write() as session:
         await finish_job(session, dead_lease)
     assert (await _job(state, job_id)).state == "done"
+
+
+async def test_a_lease_takes_no_more_jobs_than_its_limit(app: FastAPI) -> None:
+    state = state_of(app)
+    async with state.db.write() as session:
+        for n in range(BATCH_SIZE + 5):
+            enqueue(session, "test.record", {"n": n})
+    async with state.db.write() as session:
+        first = await lease_jobs(session, duration=dt.timedelta(seconds=60), limit=BATCH_SIZE)
+    async with state.db.write() as session:
+        second = await lease_jobs(session, duration=dt.timedelta(seconds=60), limit=BATCH_SIZE)
+    assert (len(first), len(second)) == (BATCH_SIZE, 5)
+    assert not {lease.job_id for lease in first} & {lease.job_id for lease in second}
 
 
 async def test_two_runners_never_lease_the_same_job(app: FastAPI) -> None:

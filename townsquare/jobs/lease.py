@@ -61,16 +61,20 @@ async def lease_jobs(
     now = utcnow()
     until = now + duration
     jobs = _JOBS.c
+    # Picked once, in a CTE PostgreSQL must materialise: as a subquery of ``IN`` it could
+    # run again while the update went on, and a lease of 32 took 37 jobs (all there were).
     candidates = (
         select(jobs.id)
         .where(_runnable(now))
         .order_by(jobs.run_at, jobs.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     statement = (
         update(_JOBS)
-        .where(jobs.id.in_(candidates), _runnable(now))
+        .where(jobs.id.in_(select(candidates.c.id)), _runnable(now))
         .values(state="running", locked_until=until, attempts=jobs.attempts + 1)
         .returning(jobs.id, jobs.kind, jobs.payload, jobs.attempts)
     )
