@@ -67,6 +67,25 @@ def test_shedding_turns_the_mode_on_and_quiet_turns_it_off(settings: Settings) -
     assert status["active"] is False
 
 
+def test_the_mode_turns_on_within_the_window_an_attack_starts_in(settings: Settings) -> None:
+    clock = Clock()
+    mode = automatic(settings, clock)  # windows of 10 s, 20 refusals and 5 % count
+    for _ in range(100):
+        mode.served(0.0)
+    for _ in range(19):
+        mode.refused()
+    clock.now += 1.0
+    assert not mode.active  # not enough refused yet
+    mode.refused()
+    clock.now += 1.0
+    # 20 of 120 refused, 2 s into the window: on now, not when the window ends.
+    assert mode.active
+    assert mode.activations == 1
+    # Judged again over the whole window when it ends (it stays on for the quiet period).
+    clock.now += 8.0
+    assert mode.active
+
+
 def test_long_queues_turn_the_mode_on(settings: Settings) -> None:
     clock = Clock()
     mode = automatic(settings, clock)

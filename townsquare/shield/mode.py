@@ -151,6 +151,8 @@ class AttackMode:
         self._roll(now)
         self._served += 1
         self._queued_seconds += queued_seconds
+        if not self.automatic:
+            self._judge_early(now)
         if now - self._reported_at >= REPORT_INTERVAL:
             self._report()
 
@@ -158,31 +160,51 @@ class AttackMode:
         now = self.clock()
         self._roll(now)
         self._refused += 1
+        if not self.automatic:
+            self._judge_early(now)
         if now - self._reported_at >= REPORT_INTERVAL:
             self._report()
 
-    def _roll(self, now: float) -> None:
-        if now - self._window_started < self.window:
-            return
+    def _signs(self) -> tuple[bool, float]:
+        """Whether the window's traffic so far shows an attack, and the share refused."""
         total = self._served + self._refused
         refused_share = self._refused / total if total else 0.0
         mean_wait = self._queued_seconds / self._served if self._served else 0.0
         attacked = (self._refused >= self.min_requests and refused_share >= self.shed_ratio) or (
             self._served >= self.min_requests and mean_wait >= self.queue_seconds
         )
-        was = self.automatic
+        return attacked, refused_share
+
+    def _judge_early(self, now: float) -> None:
+        """Switch on within the window as soon as its traffic so far shows an attack. Until
+        the mode is on, a flood's anonymous requests are admitted, and when the floods keep
+        the loop busy each holds its slot for a second or more: judged only at the window's
+        end, a few seconds of them held most of the slots people's requests needed. (Off
+        is still judged over whole windows and a quiet period.)"""
+        attacked, refused_share = self._signs()
         if attacked:
-            self._last_attack_sign = now
-            self.automatic = True
-            # Each step of intensity doubles the work a pass costs.
-            steps = int(refused_share / max(self.shed_ratio, 1e-6)).bit_length() - 1
-            self.intensity = min(self.max_intensity, max(0, steps))
-        elif now - self._last_attack_sign >= self.quiet_period:
+            self._attack_seen(now, refused_share)
+
+    def _attack_seen(self, now: float, refused_share: float) -> None:
+        self._last_attack_sign = now
+        was = self.automatic
+        self.automatic = True
+        # Each step of intensity doubles the work a pass costs.
+        steps = int(refused_share / max(self.shed_ratio, 1e-6)).bit_length() - 1
+        self.intensity = min(self.max_intensity, max(0, steps))
+        if not was:
+            self.activations += 1
+            self._report()
+
+    def _roll(self, now: float) -> None:
+        if now - self._window_started < self.window:
+            return
+        attacked, refused_share = self._signs()
+        if attacked:
+            self._attack_seen(now, refused_share)
+        elif self.automatic and now - self._last_attack_sign >= self.quiet_period:
             self.automatic = False
             self.intensity = 0
-        if self.automatic and not was:
-            self.activations += 1
-        if self.automatic != was:
             self._report()
         self._window_started = now
         self._served = self._refused = 0
