@@ -74,6 +74,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=300)
     parser.add_argument("--statuses", type=int, default=3_000)
     parser.add_argument("--processes", type=int, default=2, help="Processes per rate flood.")
+    parser.add_argument(
+        "--attackers-niceness",
+        type=int,
+        default=0,
+        help="Scheduling priority of the attack processes (0: the server's; 10: they get "
+        "the cores the server leaves, as attackers on machines of their own would).",
+    )
     parser.add_argument("--output", type=Path, default=Path("bench-attack-results.md"))
     return parser.parse_args()
 
@@ -167,7 +174,8 @@ async def calibrate(instance: Instance, tokens: list[str], seconds: float = 4.0)
 
 
 class ServerMeter:
-    """CPU (percent of one core) and resident memory of the server's processes."""
+    """CPU (percent of one core), time spent waiting for a core, and resident memory of the
+    server's processes."""
 
     def __init__(self, server: Server) -> None:
         parent = psutil.Process(server.process.pid)
@@ -179,6 +187,17 @@ class ServerMeter:
             with contextlib.suppress(psutil.Error):
                 times = process.cpu_times()
                 total += times.user + times.system
+        return total
+
+    def cpu_wait_seconds(self) -> float:
+        """Seconds the server's processes were ready to run but waited for a core (the
+        scheduler's run-queue time, from /proc/PID/schedstat; 0 where there is none): on
+        this machine, mostly time the attackers' and clients' processes held the cores."""
+        total = 0.0
+        for process in self.processes:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{process.pid}/schedstat").read_text().split()
+                total += int(fields[1]) / 1e9
         return total
 
     def rss_mb(self) -> float:
@@ -235,6 +254,7 @@ def attack_specs(
         "usernames": context["usernames"],
         "words": context["words"],
         "tokens": context["attacker_tokens"],
+        "niceness": args.attackers_niceness,
     }
     if scenario in CONNECTION_SCENARIOS:
         return [AttackSpec(scenario=scenario, offset=0, connections=args.connections, **common)]
@@ -271,11 +291,15 @@ async def run_configuration(
     server = start(data_dir, port, env, data_dir / f"server-{name}.log")
     try:
         instance = await describe_instance(port, users)
+        # The closed loop runs even when the capacity is given: it also warms the server up
+        # (its caches, connections and code paths), so the baseline compared against is a
+        # warm server's, as it is when the capacity is measured.
+        measured = await calibrate(instance, [token for _, token in users[20:52]])
         if capacity is None:
-            capacity = await calibrate(instance, [token for _, token in users[20:52]])
+            capacity = measured
             print(f"capacity: {capacity:,.0f} home-timeline requests/s", flush=True)
-            # Let the workers finish what the closed loop left them before the baseline.
-            await asyncio.sleep(2.0)
+        # Let the workers finish what the closed loop left them before the baseline.
+        await asyncio.sleep(2.0)
         app = await fetch_json(port, "POST", "/api/v1/apps")
         context = {
             "port": port,
@@ -297,9 +321,15 @@ async def run_configuration(
         runs: list[Run] = []
         try:
             began = time.monotonic()
-            cpu = meter.cpu_seconds()
+            cpu, waited = meter.cpu_seconds(), meter.cpu_wait_seconds()
             await asyncio.sleep(args.baseline_seconds)
-            baseline = Phase(began, time.monotonic(), meter.cpu_seconds() - cpu, meter.rss_mb())
+            baseline = Phase(
+                began,
+                time.monotonic(),
+                meter.cpu_seconds() - cpu,
+                meter.rss_mb(),
+                meter.cpu_wait_seconds() - waited,
+            )
             runs.append(Run(name, "none", 0, baseline, None, None, os.getloadavg()[0]))
             run_number = first_run
             for scenario in args.scenarios.split(","):
@@ -309,6 +339,7 @@ async def run_configuration(
                     run_number += 1
                     print(f"[{name}] {scenario} x{multiplier or '-'} ...", flush=True)
                     began, cpu = time.monotonic(), meter.cpu_seconds()
+                    waited = meter.cpu_wait_seconds()
                     peak_rss = meter.rss_mb()
                     attacking = asyncio.create_task(run_attack_processes(specs))
                     while not attacking.done():
@@ -321,7 +352,13 @@ async def run_configuration(
                         file=sys.stderr,
                         flush=True,
                     )
-                    attack = Phase(began, time.monotonic(), meter.cpu_seconds() - cpu, peak_rss)
+                    attack = Phase(
+                        began,
+                        time.monotonic(),
+                        meter.cpu_seconds() - cpu,
+                        peak_rss,
+                        meter.cpu_wait_seconds() - waited,
+                    )
                     await asyncio.sleep(args.recovery_seconds)
                     recovery = Phase(attack.end, time.monotonic(), 0.0, meter.rss_mb())
                     runs.append(
@@ -381,6 +418,11 @@ async def main() -> None:
                 "requests/s (given, not measured)."
                 if args.capacity
                 else "requests/s (closed loop, 32 clients)."
+            )
+            + (
+                f" Attack processes at niceness {args.attackers_niceness}."
+                if args.attackers_niceness
+                else ""
             )
         )
         table = render(all_runs, header)

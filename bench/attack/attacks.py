@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -41,6 +42,7 @@ class AttackSpec:
     usernames: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)  # the attacker's own accounts
+    niceness: int = 0  # the attack process's scheduling priority (see bench/attack/__main__.py)
 
 
 @dataclass
@@ -309,8 +311,15 @@ async def connection_flood(spec: AttackSpec) -> AttackResult:
 def run_attack(spec: AttackSpec, results: Any) -> None:
     """Process entry point: run one attack and put its :class:`AttackResult` on ``results``."""
     # The attacker at the ordinary priority, below the legitimate clients' (see
-    # bench/attack/__main__.py).
-    os.setpriority(os.PRIO_PROCESS, 0, 0)
+    # bench/attack/__main__.py), or below the server's when asked.
+    os.setpriority(os.PRIO_PROCESS, 0, spec.niceness)
+    if spec.niceness > 0:
+        # Where the kernel groups processes by session for scheduling (autogroup), niceness
+        # only orders the processes of one session: this one gets a session of its own,
+        # niced as a whole.
+        os.setsid()
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(spec.niceness))
     try:
         import uvloop
 

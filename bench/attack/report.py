@@ -18,6 +18,7 @@ class Phase:
     end: float
     cpu_seconds: float
     rss_mb: float
+    cpu_wait_seconds: float = 0.0  # ready to run, waiting for a core
 
     @property
     def seconds(self) -> float:
@@ -118,8 +119,9 @@ def render(runs: list[Run], header: str) -> str:
         "",
         "| shield | scenario | attack achieved | attack served | logged-in ok | logged-in "
         "p50 / p99 ms | logged-in refused | anonymous ok | anonymous p50 / p99 ms | anonymous "
-        "refused | server CPU | server RSS | recovery | load avg |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "refused | server CPU | server waiting for a core | server RSS | recovery | load avg |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+        "| --- |",
     ]
     for run in runs:
         logged_in = run.by_kind.get("logged-in", ClassFigures())
@@ -133,12 +135,14 @@ def render(runs: list[Run], header: str) -> str:
         else:
             recovery = f"{run.recovery_seconds:.1f} s"
         cpu = run.attack.cpu_seconds / max(run.attack.seconds, 1e-6) * 100
+        waiting = run.attack.cpu_wait_seconds / max(run.attack.seconds, 1e-6) * 100
         lines.append(
             f"| {run.shield} | {scenario} | {_attack_cell(run)} | {served} "
             f"| {logged_in.success:.1%} | {logged_in.p50_ms:.0f} / {logged_in.p99_ms:.0f} "
             f"| {logged_in.refused} | {anonymous.success:.1%} "
             f"| {anonymous.p50_ms:.0f} / {anonymous.p99_ms:.0f} | {anonymous.refused} "
-            f"| {cpu:.0f}% | {run.attack.rss_mb:.0f} MB | {recovery} | {run.load_average:.1f} |"
+            f"| {cpu:.0f}% | {waiting:.0f}% | {run.attack.rss_mb:.0f} MB | {recovery} "
+            f"| {run.load_average:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
