@@ -18,7 +18,6 @@ from townsquare.search.operators import parse_query
 from townsquare.search.statuses import StatusQuery, search_statuses
 from townsquare.state import AppState, app_state
 from townsquare.statuses.entities import render_statuses
-from townsquare.statuses.models import Status
 
 router = APIRouter()
 
@@ -67,7 +66,6 @@ async def _results(state: AppState, viewer: Viewer, query: SearchQuery) -> dict[
     viewer_id = viewer.account_id
     settings = state.settings
     results: dict[str, Any] = {"accounts": [], "statuses": [], "hashtags": []}
-    statuses: list[Status] = []
     async with state.db.read() as session:
         if query.wants("accounts"):
             accounts = await search_accounts(
@@ -98,12 +96,6 @@ async def _results(state: AppState, viewer: Viewer, query: SearchQuery) -> dict[
                     local_domain=settings.domain,
                 ),
             )
-    if statuses:
-        # What was found is rendered by key (authors, media, counts, the viewer's marks): a
-        # quick read, on SQLite run on the loop's thread. On a connection thread each of
-        # those statements waited for a turn of the loop to hand back its rows, and under a
-        # flood a turn is tens of milliseconds: a search's page cost seconds.
-        async with state.db.quick_read() as session:
             results["statuses"] = await render_statuses(session, state, viewer_id, statuses)
     return results
 
