@@ -200,6 +200,21 @@ class ServerMeter:
                 total += int(fields[1]) / 1e9
         return total
 
+    def mark(self) -> tuple[float, float, float]:
+        """When, how much CPU and how much waiting for a core: where a :meth:`phase` begins."""
+        return time.monotonic(), self.cpu_seconds(), self.cpu_wait_seconds()
+
+    def phase(self, mark: tuple[float, float, float], rss_mb: float) -> Phase:
+        """The phase from ``mark`` until now, with ``rss_mb`` as its memory."""
+        began, cpu, waited = mark
+        return Phase(
+            began,
+            time.monotonic(),
+            self.cpu_seconds() - cpu,
+            rss_mb,
+            self.cpu_wait_seconds() - waited,
+        )
+
     def rss_mb(self) -> float:
         total = 0
         for process in self.processes:
@@ -320,16 +335,9 @@ async def run_configuration(
         legit = asyncio.create_task(run_legitimate(instance, recorder, solver, stop))
         runs: list[Run] = []
         try:
-            began = time.monotonic()
-            cpu, waited = meter.cpu_seconds(), meter.cpu_wait_seconds()
+            mark = meter.mark()
             await asyncio.sleep(args.baseline_seconds)
-            baseline = Phase(
-                began,
-                time.monotonic(),
-                meter.cpu_seconds() - cpu,
-                meter.rss_mb(),
-                meter.cpu_wait_seconds() - waited,
-            )
+            baseline = meter.phase(mark, meter.rss_mb())
             runs.append(Run(name, "none", 0, baseline, None, None, os.getloadavg()[0]))
             run_number = first_run
             for scenario in args.scenarios.split(","):
@@ -338,8 +346,7 @@ async def run_configuration(
                     specs = attack_specs(scenario, multiplier, capacity, run_number, context, args)
                     run_number += 1
                     print(f"[{name}] {scenario} x{multiplier or '-'} ...", flush=True)
-                    began, cpu = time.monotonic(), meter.cpu_seconds()
-                    waited = meter.cpu_wait_seconds()
+                    mark = meter.mark()
                     peak_rss = meter.rss_mb()
                     attacking = asyncio.create_task(run_attack_processes(specs))
                     while not attacking.done():
@@ -352,13 +359,7 @@ async def run_configuration(
                         file=sys.stderr,
                         flush=True,
                     )
-                    attack = Phase(
-                        began,
-                        time.monotonic(),
-                        meter.cpu_seconds() - cpu,
-                        peak_rss,
-                        meter.cpu_wait_seconds() - waited,
-                    )
+                    attack = meter.phase(mark, peak_rss)
                     await asyncio.sleep(args.recovery_seconds)
                     recovery = Phase(attack.end, time.monotonic(), 0.0, meter.rss_mb())
                     runs.append(
