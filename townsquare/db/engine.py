@@ -9,8 +9,9 @@ token looked up, a home-timeline page) run on the event loop's own thread instea
 to a connection thread and back, which cost more than the statements themselves (each hop wakes
 a thread and takes the GIL twice). A reader in WAL mode never waits for a lock, so such a
 statement cannot stall the loop behind a writer; anything that may scan (search, exports) stays
-on :meth:`Database.read`. On PostgreSQL a quick read runs without a transaction of its own
-(autocommit): in PostgreSQL's READ COMMITTED every statement sees its own snapshot anyway, and
+on :meth:`Database.read`, or runs whole on a thread of its own (:meth:`Database.read_apart`:
+townsquare/db/reader_threads.py). On PostgreSQL a quick read runs without a transaction of its
+own (autocommit): in PostgreSQL's READ COMMITTED every statement sees its own snapshot anyway, and
 the BEGIN and ROLLBACK around the pool's liveness check were two round trips of a page's eight.
 """
 
@@ -38,6 +39,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from townsquare.db.reader_threads import ReaderThreads, ReadFn, Result
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -358,6 +361,10 @@ def _postgres_engine(url: str, *, pool_size: int, autocommit: bool = False) -> A
     return engine
 
 
+# Threads for whole reads on SQLite, per worker: searches run one at a time on each; more
+# threads than cores would only take turns at the interpreter's lock.
+READER_THREADS = 2
+
 # A quick-read connection given back less than this long ago is taken without a round trip to
 # test it (see ``_test_when_taken``).
 QUICK_READ_PING_AFTER_SECONDS = 1.0
@@ -444,6 +451,14 @@ class Database:
                 InlineReaders(database, pool_size) if database and database != ":memory:" else None
             )
             self.driver_readers: DriverReaders | None = None
+            self.reader_threads: ReaderThreads | None = (
+                ReaderThreads(
+                    lambda: _sqlite_engine(url, immediate=False, pool_size=1, inline=True),
+                    READER_THREADS,
+                )
+                if database and database != ":memory:"
+                else None
+            )
         else:
             self.write_engine = _postgres_engine(url, pool_size=pool_size)
             # Reads may go to standbys (through a router such as HAProxy); a standby that is
@@ -458,6 +473,8 @@ class Database:
             self.driver_readers = DriverReaders(
                 self.quick_read_engine.dialect, read_url or url, pool_size
             )
+            # (asyncpg's statements run on the event loop's thread without hand-offs.)
+            self.reader_threads = None
         self.auth_generation = 0
         self.count_auth_writes(self.write_engine)
 
@@ -507,6 +524,15 @@ class Database:
             # Closing expunges the rows read (they stay usable) and the pool rolls back the
             # connection: the ORM rollback on top of that is not needed.
 
+    async def read_apart(self, read: ReadFn[Result]) -> Result:
+        """``read(session)``, a whole read that makes many statements (a search and its
+        rendering), run where it costs the event loop least: on SQLite on a thread of its own
+        (townsquare/db/reader_threads.py says what it may touch), elsewhere as any read."""
+        if self.reader_threads is not None:
+            return await self.reader_threads.run(read)
+        async with self.read() as session:
+            return await read(session)
+
     async def ping(self) -> bool:
         try:
             async with self.read_engine.connect() as connection:
@@ -516,6 +542,8 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        if self.reader_threads is not None:
+            await self.reader_threads.close()
         if self.inline_readers is not None:
             self.inline_readers.close()
         if self.driver_readers is not None:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.accounts.entities import account_entity
 from townsquare.api.auth import Viewer, anyone
@@ -63,10 +64,13 @@ def _check_access(viewer: Viewer, query: SearchQuery) -> None:
 
 
 async def _results(state: AppState, viewer: Viewer, query: SearchQuery) -> dict[str, Any]:
+    # A search makes many statements: on SQLite it runs whole on a reader thread, where they
+    # do not each wait for a turn of a busy event loop (townsquare/db/reader_threads.py).
     viewer_id = viewer.account_id
     settings = state.settings
-    results: dict[str, Any] = {"accounts": [], "statuses": [], "hashtags": []}
-    async with state.db.read() as session:
+
+    async def search(session: AsyncSession) -> dict[str, Any]:
+        results: dict[str, Any] = {"accounts": [], "statuses": [], "hashtags": []}
         if query.wants("accounts"):
             accounts = await search_accounts(
                 session,
@@ -97,7 +101,9 @@ async def _results(state: AppState, viewer: Viewer, query: SearchQuery) -> dict[
                 ),
             )
             results["statuses"] = await render_statuses(session, state, viewer_id, statuses)
-    return results
+        return results
+
+    return await state.db.read_apart(search)
 
 
 @router.get("/api/v2/search")

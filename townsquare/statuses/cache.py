@@ -20,6 +20,7 @@ entities they are given (those are built per request) but must not change what i
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -34,7 +35,11 @@ _EXTRAS_KEY = "entity_cache"
 
 
 class VersionedCache(Generic[Value]):
-    """A bounded LRU of values, each with the version it was made from."""
+    """A bounded LRU of values, each with the version it was made from.
+
+    Safe to share with reads on other threads (townsquare/db/reader_threads.py): each step is
+    one operation of the ordered dict, and an entry evicted between two steps is simply gone.
+    """
 
     def __init__(self, size: int, *, max_age: float = MAX_AGE) -> None:
         self.size = size
@@ -51,17 +56,20 @@ class VersionedCache(Generic[Value]):
         if entry is None or entry[0] != version or time.monotonic() - entry[1] > self.max_age:
             self.misses += 1
             return None
-        self._entries.move_to_end(key)
+        with contextlib.suppress(KeyError):  # evicted by another thread since
+            self._entries.move_to_end(key)
         self.hits += 1
         return entry[2]
 
     def put(self, key: int, version: Any, value: Value) -> None:
         if self.size <= 0:
             return
-        self._entries[key] = (version, time.monotonic(), value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        entries[key] = (version, time.monotonic(), value)
+        with contextlib.suppress(KeyError):
+            entries.move_to_end(key)
+            while len(entries) > self.size:
+                entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -86,7 +94,6 @@ def entity_cache(state: AppState) -> EntityCache:
     """The app's cache, made on first use with the configured size."""
     cache = state.extras.get(_EXTRAS_KEY)
     if cache is None:
-        cache = EntityCache(state.settings.entity_cache_size)
-        state.extras[_EXTRAS_KEY] = cache
+        cache = state.extras.setdefault(_EXTRAS_KEY, EntityCache(state.settings.entity_cache_size))
     assert isinstance(cache, EntityCache)
     return cache
