@@ -310,8 +310,8 @@ async def connection_flood(spec: AttackSpec) -> AttackResult:
 
 def run_attack(spec: AttackSpec, results: Any) -> None:
     """Process entry point: run one attack and put its :class:`AttackResult` on ``results``."""
-    # The attacker at the ordinary priority, below the legitimate clients' (see
-    # bench/attack/__main__.py), or below the server's when asked.
+    # Below the legitimate clients' priority, and by default below the server's (see
+    # ATTACKERS_NICENESS in bench/attack/__main__.py).
     os.setpriority(os.PRIO_PROCESS, 0, spec.niceness)
     if spec.niceness > 0:
         # Where the kernel groups processes by session for scheduling (autogroup), niceness
