@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from aiosqlite.context import contextmanager
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -102,6 +103,78 @@ class _InlineConnection(aiosqlite.Connection):
 
     async def close(self) -> None:
         self.stop()
+
+
+class _PrefetchingCursor(aiosqlite.Cursor):
+    """A cursor whose statement and rows make one trip to the connection's thread: aiosqlite
+    makes four (the cursor made, the statement, its rows, the cursor closed), and under load
+    each waited for a turn of the busy event loop to come back. The cursor is made and closed
+    on the calling thread: neither touches the database file."""
+
+    _rows: deque[Any] | None = None
+
+    async def execute(self, sql: str, parameters: Any = None) -> _PrefetchingCursor:
+        parameters = [] if parameters is None else parameters
+        self._rows = await self._execute(self._run, sql, parameters)  # type: ignore[no-untyped-call]
+        return self
+
+    def _run(self, sql: str, parameters: Any) -> deque[Any] | None:
+        cursor = self._cursor
+        cursor.execute(sql, parameters)
+        return deque(cursor.fetchall()) if cursor.description else None
+
+    async def fetchone(self) -> Any:
+        if self._rows is None:
+            return await super().fetchone()
+        return self._rows.popleft() if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        if self._rows is None:
+            return list(await super().fetchmany(size))
+        rows = self._rows
+        return [rows.popleft() for _ in range(min(size or self.arraysize, len(rows)))]
+
+    async def fetchall(self) -> list[Any]:
+        if self._rows is None:
+            return list(await super().fetchall())
+        rows, self._rows = list(self._rows), deque()
+        return rows
+
+    async def close(self) -> None:
+        self._rows = None
+        self._cursor.close()
+
+
+class _ThreadConnection(aiosqlite.Connection):
+    """An aiosqlite connection (statements on a thread of its own) whose statements each make
+    one trip to that thread (:class:`_PrefetchingCursor`). On a reader, BEGIN and ROLLBACK run
+    on the calling thread: a deferred BEGIN takes no lock, and ending a transaction that wrote
+    nothing writes nothing; so does a writer's ROLLBACK outside a transaction."""
+
+    def __init__(self, database: str, *, reader: bool) -> None:
+        # We emit BEGIN ourselves, so the driver must not (isolation_level=None).
+        super().__init__(
+            lambda: sqlite3.connect(
+                database, timeout=10, isolation_level=None, check_same_thread=False
+            ),
+            64,
+        )
+        self.reader = reader
+
+    @contextmanager
+    async def cursor(self) -> aiosqlite.Cursor:
+        return _PrefetchingCursor(self, self._conn.cursor())
+
+    async def rollback(self) -> None:
+        # (The pool also rolls back each connection given back, after a commit: nothing to do.)
+        if self.reader or not self._conn.in_transaction:
+            self._conn.rollback()
+        else:
+            await super().rollback()
+
+    @property
+    def sqlite_connection(self) -> sqlite3.Connection:
+        return self._conn
 
 
 class InlineReaders:
@@ -284,7 +357,14 @@ def _sqlite_engine(
 
         options["async_creator"] = connect
     else:
-        options["connect_args"] = {"timeout": 10, "check_same_thread": False}
+        database = make_url(url).database or ":memory:"
+
+        async def connect_thread() -> _ThreadConnection:
+            connection = _ThreadConnection(database, reader=not immediate)
+            await connection  # the thread started, the database opened on it
+            return connection
+
+        options["async_creator"] = connect_thread
     engine = create_async_engine(
         url,
         poolclass=AsyncAdaptedQueuePool,
@@ -296,10 +376,6 @@ def _sqlite_engine(
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        if not inline:
-            # We emit BEGIN ourselves, so the driver must not. (An inline connection is opened
-            # that way: this setter would wait for a connection thread it does not have.)
-            dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
@@ -318,6 +394,10 @@ def _sqlite_engine(
             sqlite = connection.connection.driver_connection.sqlite_connection
             if not sqlite.in_transaction:
                 sqlite.execute(begin)
+            return
+        if not immediate:
+            # A deferred BEGIN takes no lock: on this thread too (see _ThreadConnection).
+            connection.connection.driver_connection.sqlite_connection.execute(begin)
             return
         connection.exec_driver_sql(begin)
 
