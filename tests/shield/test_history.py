@@ -15,6 +15,7 @@ from tests.shield.conftest import AppFactory, client_from, pin_concurrency, shie
 from tests.shield.test_admission import SlowUpload, until
 from townsquare.shield import standing
 from townsquare.shield.door import KNOWN_DISCOUNT, MIN_DIFFICULTY, puzzle_difficulty
+from townsquare.shield.passes import solve
 from townsquare.shield.standing import AddressHistory
 
 READER = "198.51.100.30"
@@ -156,3 +157,41 @@ def test_the_discount_never_takes_a_puzzle_below_its_floor() -> None:
     assert puzzle_difficulty(MIN_DIFFICULTY + 1, known=True) == MIN_DIFFICULTY
     assert puzzle_difficulty(MIN_DIFFICULTY - 2, known=True) == MIN_DIFFICULTY - 2
     assert puzzle_difficulty(17, known=False) == 17
+
+
+async def test_a_known_reader_s_cheaper_pass_is_not_served_after_a_stranger_s(
+    app: FastAPI, alice: Person, history: AddressHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shield = shield_of(app)
+    monkeypatch.setattr(shield.settings, "shield_pow_difficulty", 12)
+    await read_a_few_pages(app)
+    under_attack(app)
+    passes: dict[str, str] = {}
+    for address in (READER, NEWCOMER):
+        async with client_from(app, address) as http:
+            challenge = (await http.get("/api/v1/statuses/1")).json()["challenge"]
+            nonce = solve(challenge["challenge"], challenge["difficulty"])
+            earned = await http.post(
+                "/api/v1/shield/pass", json={"challenge": challenge["challenge"], "nonce": nonce}
+            )
+        passes[address] = earned.json()["pass"]
+        assert earned.json()["effort"] == (12 - KNOWN_DISCOUNT if address == READER else 12)
+
+    pin_concurrency(app, 1, (5.0, 5.0, 5.0))
+    upload = SlowUpload(alice)
+    await until(lambda: shield.queue.in_flight == 1)
+    finished: list[str] = []
+
+    async def fetch(address: str, path: str) -> None:
+        async with client_from(app, address, {"X-Townsquare-Pass": passes[address]}) as http:
+            assert (await http.get(path)).status_code == 404
+        finished.append(address)
+
+    # The stranger, with the dearer pass, queues first.
+    stranger = asyncio.create_task(fetch(NEWCOMER, "/api/v1/statuses/1"))
+    await until(lambda: shield.queue.waiting[1] == 1)
+    reader = asyncio.create_task(fetch(READER, "/api/v1/statuses/2"))
+    await until(lambda: shield.queue.waiting[1] == 2)
+    assert (await upload.finish()).status_code == 200
+    await asyncio.gather(stranger, reader)
+    assert finished == [READER, NEWCOMER]

@@ -93,7 +93,19 @@ COSTLY_PATHS = EXPENSIVE_PATHS | SIGN_IN_PATHS
 # Anonymous requests from addresses answered lately at a person's pace go before those of
 # addresses this worker does not know (see AddressHistory).
 KNOWN_RANK = -1
+# And with a pass, before every pass of an address this worker does not know (see pass_rank).
+KNOWN_PASS_RANK = 1 << 16
 UNSEEN_STREAM_RANK = 1 << 19
+
+
+def pass_rank(effort: int, *, known: bool) -> int:
+    """The rank of a request with a pass of this effort (bits): more effort, sooner; and a
+    reader this worker knows (see AddressHistory) before every client it does not know,
+    whatever their effort. Its puzzle was made ``KNOWN_DISCOUNT`` bits smaller (see
+    puzzle_difficulty), and the pass it holds may date from before the attack's difficulty
+    rose: ranked by its effort alone, a person's pass went after every pass a flood's native
+    solvers earned at full price, and the people's reads were the ones shed."""
+    return -effort - (KNOWN_PASS_RANK if known else 0)
 
 
 def trusted_place(standing: Standing, usage: float) -> tuple[int, int]:
@@ -202,7 +214,7 @@ class AdmissionMiddleware:
                         scope, send, prefix, "This pass has been used up", rank == KNOWN_RANK
                     )
                     return
-                priority, rank = PASS, -held.effort
+                priority, rank = PASS, pass_rank(held.effort, known=rank == KNOWN_RANK)
                 remember_pass(client_address(scope))
             elif shield.mode.active and not path.startswith(OPEN_PREFIXES):
                 shield.metrics.challenged += 1
