@@ -4,8 +4,6 @@ and what the statements return is what they would return otherwise."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +13,8 @@ from townsquare.db.engine import Database, _ThreadConnection
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'trips.sqlite3'}", pool_size=2)
-    async with database.write() as session:
-        await session.execute(text("CREATE TABLE words (id INTEGER PRIMARY KEY, word TEXT)"))
-        await session.execute(text("INSERT INTO words (word) VALUES ('square'), ('town')"))
-    yield database
-    await database.dispose()
+def db(words_db: Database) -> Database:
+    return words_db
 
 
 @pytest.fixture

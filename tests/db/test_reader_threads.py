@@ -7,8 +7,6 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -19,13 +17,8 @@ from townsquare.statuses.cache import VersionedCache
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'reads.sqlite3'}", pool_size=2)
-    async with database.write() as session:
-        await session.execute(text("CREATE TABLE words (word TEXT)"))
-        await session.execute(text("INSERT INTO words VALUES ('square'), ('town')"))
-    yield database
-    await database.dispose()
+def db(words_db: Database) -> Database:
+    return words_db
 
 
 async def test_a_read_runs_whole_on_another_thread_and_returns_its_result(db: Database) -> None:

@@ -37,9 +37,13 @@ async def read_a_few_pages(app: FastAPI) -> None:
             assert (await reader.get(f"/api/v1/statuses/{n + 10}")).status_code == 404
 
 
-async def order_served(app: FastAPI, alice: Person, first: str, second: str) -> list[str]:
+async def order_served(
+    app: FastAPI, alice: Person, first: str, second: str, passes: dict[str, str] | None = None
+) -> list[str]:
     """Which of two anonymous readers is served first from a full worker, ``first`` queued
-    first."""
+    first; each with its pass in ``passes``, if given."""
+    passes = passes or {}
+    waiting_class = 1 if passes else 2  # with a pass, or without
     pin_concurrency(app, 1, (5.0, 5.0, 5.0))
     shield = shield_of(app)
     upload = SlowUpload(alice)
@@ -47,16 +51,17 @@ async def order_served(app: FastAPI, alice: Person, first: str, second: str) -> 
     finished: list[str] = []
 
     async def fetch(address: str, path: str) -> None:
-        async with client_from(app, address) as http:
+        headers = {"X-Townsquare-Pass": passes[address]} if address in passes else None
+        async with client_from(app, address, headers) as http:
             response = await http.get(path)
         assert response.status_code == 404
         finished.append(address)
 
     # Different pages: identical anonymous reads would wait for the first one's answer instead.
     one = asyncio.create_task(fetch(first, "/api/v1/statuses/1"))
-    await until(lambda: shield.queue.waiting[2] == 1)
+    await until(lambda: shield.queue.waiting[waiting_class] == 1)
     two = asyncio.create_task(fetch(second, "/api/v1/statuses/2"))
-    await until(lambda: shield.queue.waiting[2] == 2)
+    await until(lambda: shield.queue.waiting[waiting_class] == 2)
     assert (await upload.finish()).status_code == 200
     await asyncio.gather(one, two)
     return finished
@@ -177,21 +182,5 @@ async def test_a_known_reader_s_cheaper_pass_is_not_served_after_a_stranger_s(
         passes[address] = earned.json()["pass"]
         assert earned.json()["effort"] == (12 - KNOWN_DISCOUNT if address == READER else 12)
 
-    pin_concurrency(app, 1, (5.0, 5.0, 5.0))
-    upload = SlowUpload(alice)
-    await until(lambda: shield.queue.in_flight == 1)
-    finished: list[str] = []
-
-    async def fetch(address: str, path: str) -> None:
-        async with client_from(app, address, {"X-Townsquare-Pass": passes[address]}) as http:
-            assert (await http.get(path)).status_code == 404
-        finished.append(address)
-
     # The stranger, with the dearer pass, queues first.
-    stranger = asyncio.create_task(fetch(NEWCOMER, "/api/v1/statuses/1"))
-    await until(lambda: shield.queue.waiting[1] == 1)
-    reader = asyncio.create_task(fetch(READER, "/api/v1/statuses/2"))
-    await until(lambda: shield.queue.waiting[1] == 2)
-    assert (await upload.finish()).status_code == 200
-    await asyncio.gather(stranger, reader)
-    assert finished == [READER, NEWCOMER]
+    assert await order_served(app, alice, NEWCOMER, READER, passes) == [READER, NEWCOMER]
