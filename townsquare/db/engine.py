@@ -346,32 +346,23 @@ class DriverReaders:
 def _sqlite_engine(
     url: str, *, immediate: bool, pool_size: int, inline: bool = False
 ) -> AsyncEngine:
-    options: dict[str, Any] = {}
-    if inline:
-        database = make_url(url).database or ":memory:"
+    database = make_url(url).database or ":memory:"
 
-        async def connect() -> _InlineConnection:
-            connection = _InlineConnection(database)
-            await connection._open()
-            return connection
+    async def connect() -> aiosqlite.Connection:
+        if inline:
+            inline_connection = _InlineConnection(database)
+            return await inline_connection._open()
+        connection = _ThreadConnection(database, reader=not immediate)
+        await connection  # the thread started, the database opened on it
+        return connection
 
-        options["async_creator"] = connect
-    else:
-        database = make_url(url).database or ":memory:"
-
-        async def connect_thread() -> _ThreadConnection:
-            connection = _ThreadConnection(database, reader=not immediate)
-            await connection  # the thread started, the database opened on it
-            return connection
-
-        options["async_creator"] = connect_thread
     engine = create_async_engine(
         url,
         poolclass=AsyncAdaptedQueuePool,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
-        **options,
+        async_creator=connect,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -387,17 +378,14 @@ def _sqlite_engine(
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if inline:
+        if inline or not immediate:
             # Straight to sqlite3, on this thread: through the engine, the statement cost more
-            # than the rest of a cached page's reads. A page's reads may have begun it already
+            # than the rest of a cached page's reads, and a deferred BEGIN takes no lock (see
+            # _ThreadConnection). A page's reads may have begun it already
             # (townsquare/statuses/page_reads.py) before an ORM session joins them.
             sqlite = connection.connection.driver_connection.sqlite_connection
             if not sqlite.in_transaction:
                 sqlite.execute(begin)
-            return
-        if not immediate:
-            # A deferred BEGIN takes no lock: on this thread too (see _ThreadConnection).
-            connection.connection.driver_connection.sqlite_connection.execute(begin)
             return
         connection.exec_driver_sql(begin)
 
@@ -518,8 +506,9 @@ class Database:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         if self.dialect == "sqlite":
-            database = make_url(url).database
-            if database and database != ":memory:":
+            database = make_url(url).database or ":memory:"
+            on_disk = database != ":memory:"
+            if on_disk:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1)
             self.read_engine = _sqlite_engine(url, immediate=False, pool_size=pool_size)
@@ -528,7 +517,7 @@ class Database:
             )
             # (An in-memory database is one per connection: it has no quick reads of its own.)
             self.inline_readers: InlineReaders | None = (
-                InlineReaders(database, pool_size) if database and database != ":memory:" else None
+                InlineReaders(database, pool_size) if on_disk else None
             )
             self.driver_readers: DriverReaders | None = None
             self.reader_threads: ReaderThreads | None = (
@@ -536,7 +525,7 @@ class Database:
                     lambda: _sqlite_engine(url, immediate=False, pool_size=1, inline=True),
                     READER_THREADS,
                 )
-                if database and database != ":memory:"
+                if on_disk
                 else None
             )
         else:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 Result = TypeVar("Result")
 ReadFn = Callable[[AsyncSession], Awaitable[Result]]
 
-_Job = tuple[Callable[[AsyncSession], Awaitable[Any]], concurrent.futures.Future[Any]]
+_Job = tuple[ReadFn[Any], concurrent.futures.Future[Any]]
 
 
 class ReaderThreads:
@@ -69,7 +69,7 @@ class ReaderThreads:
         engine = self._make_engine()
         sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-        async def one(read: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        async def one(read: ReadFn[Any]) -> Any:
             async with sessions() as session:
                 try:
                     return await read(session)
